@@ -1,0 +1,33 @@
+import { DynamicModule, Module, Type } from '@nestjs/common';
+import { AmqpModule } from './amqp/amqp.module';
+import { type Environment } from './config/environment';
+import { EnvironmentModule } from './config/environment.module';
+import { CoreModule } from './core/core.module';
+import { defaultFeatures } from './features';
+import { GatewaysModule } from './gateways/gateways.module';
+import { HealthController } from './health/health.controller';
+
+export interface AppOptions {
+  /** The validated configuration (see `loadEnvironment`). */
+  readonly environment: Environment;
+  /** Event family modules; defaults to the built-in ones. Add your own here. */
+  readonly features?: readonly Type[];
+}
+
+/** Composition root: the one place that lists every module of the application. */
+@Module({})
+export class AppModule {
+  static register({ environment, features = defaultFeatures }: AppOptions): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        EnvironmentModule.forRoot(environment),
+        CoreModule,
+        AmqpModule,
+        GatewaysModule,
+        ...features,
+      ],
+      controllers: [HealthController],
+    };
+  }
+}

@@ -1,0 +1,108 @@
+import { createHash } from 'node:crypto';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { Environment } from '../config/environment';
+import { AccountForbiddenError, TokenInvalidError } from '../core/errors';
+import type { AccountAuthorizer, TokenIdentity } from '../core/subscriptions/ports';
+import { CrossbarClient, type TokenInfo } from './crossbar.client';
+import { type Clock, TtlCache } from './ttl-cache';
+
+/** Injection token for the clock the caches use; tests move time instead of sleeping. */
+export const AUTH_CLOCK = Symbol('AUTH_CLOCK');
+
+type Verdict<T> = { ok: true; value: T } | { ok: false };
+
+/**
+ * Token checks against Crossbar with a positive cache (at most `AUTH_CACHE_TTL_S`, never past
+ * the token's `exp`), a short negative cache for refusals, and shared in-flight requests.
+ * Temporary Crossbar failures propagate and are never cached.
+ */
+@Injectable()
+export class AuthService implements AccountAuthorizer {
+  private readonly logger = new Logger(AuthService.name);
+  private readonly identities: TtlCache<Verdict<TokenInfo>>;
+  private readonly grants: TtlCache<boolean>;
+  private readonly positiveTtlMs: number;
+  private readonly negativeTtlMs: number;
+
+  constructor(
+    private readonly crossbar: CrossbarClient,
+    env: Environment,
+    @Optional() @Inject(AUTH_CLOCK) private readonly now: Clock = Date.now,
+  ) {
+    this.positiveTtlMs = env.AUTH_CACHE_TTL_S * 1000;
+    this.negativeTtlMs = env.AUTH_NEGATIVE_TTL_S * 1000;
+    this.identities = new TtlCache(env.AUTH_CACHE_MAX, now);
+    this.grants = new TtlCache(env.AUTH_CACHE_MAX, now);
+  }
+
+  async authenticate(token: string): Promise<TokenIdentity> {
+    const info = await this.tokenInfo(token);
+    return { accountId: info.accountId };
+  }
+
+  async authorize(token: string, accountId: string): Promise<TokenIdentity> {
+    const info = await this.tokenInfo(token);
+    if (info.accountId === accountId) return { accountId: info.accountId };
+    const key = `${tokenDigest(token)}:${accountId}`;
+    const allowed = await this.grants.get(key, async () => {
+      const granted = await this.crossbar.canAccessAccount(token, accountId);
+      return { value: granted, ttlMs: granted ? this.positiveTtl(info) : this.negativeTtlMs };
+    });
+    if (!allowed) {
+      this.logger.debug(`token ${tokenTag(token)} refused account ${accountId}`);
+      throw new AccountForbiddenError();
+    }
+    return { accountId: info.accountId };
+  }
+
+  private async tokenInfo(token: string): Promise<TokenInfo> {
+    const verdict = await this.identities.get(tokenDigest(token), async () => {
+      try {
+        const reported = await this.crossbar.tokenInfo(token);
+        const info = { ...reported, exp: reported.exp ?? jwtExpiry(token) };
+        return { value: { ok: true, value: info }, ttlMs: this.positiveTtl(info) };
+      } catch (error) {
+        if (!(error instanceof TokenInvalidError)) throw error;
+        this.logger.debug(`token ${tokenTag(token)} refused by crossbar`);
+        return { value: { ok: false }, ttlMs: this.negativeTtlMs };
+      }
+    });
+    if (!verdict.ok) throw new TokenInvalidError();
+    if (verdict.value.exp !== undefined && verdict.value.exp * 1000 <= this.now()) {
+      throw new TokenInvalidError();
+    }
+    return verdict.value;
+  }
+
+  /** Reuse a positive answer for the configured TTL, but never beyond the token's expiry. */
+  private positiveTtl(info: TokenInfo): number {
+    if (info.exp === undefined) return this.positiveTtlMs;
+    return Math.max(0, Math.min(this.positiveTtlMs, info.exp * 1000 - this.now()));
+  }
+}
+
+/** Cache key for a token: the token itself never sits in a map or a log line. */
+function tokenDigest(token: string): string {
+  return createHash('sha256').update(token).digest('base64url');
+}
+
+/** A short, non-reversible tag to correlate log lines about one token. */
+export function tokenTag(token: string): string {
+  return tokenDigest(token).slice(0, 8);
+}
+
+/**
+ * Kazoo 4.x tokens are JWTs carrying `exp` (Unix seconds). Reading it unverified is safe here:
+ * it can only shorten how long Crossbar's own verdict is reused. Legacy opaque tokens have none.
+ */
+function jwtExpiry(token: string): number | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3) return undefined;
+  try {
+    const claims = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8')) as unknown;
+    const exp = typeof claims === 'object' && claims !== null ? (claims as { exp?: unknown }).exp : undefined;
+    return typeof exp === 'number' && Number.isFinite(exp) ? exp : undefined;
+  } catch {
+    return undefined;
+  }
+}

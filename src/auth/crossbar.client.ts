@@ -1,0 +1,87 @@
+import { Injectable } from '@nestjs/common';
+import { Environment } from '../config/environment';
+import { AuthUnavailableError, TokenInvalidError } from '../core/errors';
+
+export interface TokenInfo {
+  readonly accountId: string;
+  /** Unix seconds after which Crossbar will refuse the token, when it says so. */
+  readonly exp?: number;
+}
+
+interface CrossbarEnvelope {
+  readonly status?: unknown;
+  readonly data?: { readonly account_id?: unknown; readonly exp?: unknown };
+}
+
+/**
+ * The two Crossbar calls Blackhole needs, made with the client's own token. It only speaks
+ * HTTP and maps answers to outcomes: 401 is an invalid token, 5xx, timeouts and network
+ * failures are temporary.
+ */
+@Injectable()
+export class CrossbarClient {
+  private readonly baseUrl: string;
+  private readonly timeoutMs: number;
+
+  constructor(env: Environment) {
+    this.baseUrl = env.CROSSBAR_URL.replace(/\/+$/, '');
+    this.timeoutMs = env.CROSSBAR_TIMEOUT_MS;
+  }
+
+  /** `GET /token_auth`: who does this token belong to? */
+  async tokenInfo(token: string): Promise<TokenInfo> {
+    const response = await this.get('/token_auth', token);
+    if (response.status === 401 || response.status === 403) throw new TokenInvalidError();
+    if (response.status !== 200) throw unavailable(`token_auth answered ${response.status}`);
+    const accountId = response.body?.data?.account_id;
+    if (typeof accountId !== 'string' || accountId === '') {
+      throw unavailable('token_auth answered without data.account_id');
+    }
+    const exp = response.body?.data?.exp;
+    return { accountId, exp: typeof exp === 'number' ? exp : undefined };
+  }
+
+  /**
+   * `GET /accounts/{id}`: Crossbar answers 200 only to the account itself, its ancestors
+   * (resellers) and super-admins, which is exactly Kazoo's hierarchy rule.
+   */
+  async canAccessAccount(token: string, accountId: string): Promise<boolean> {
+    const response = await this.get(`/accounts/${encodeURIComponent(accountId)}`, token);
+    if (response.status === 200) return true;
+    if (response.status === 401) throw new TokenInvalidError();
+    if (response.status === 403 || response.status === 404) return false;
+    throw unavailable(`accounts answered ${response.status}`);
+  }
+
+  private async get(
+    path: string,
+    token: string,
+  ): Promise<{ status: number; body: CrossbarEnvelope | undefined }> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.baseUrl}${path}`, {
+        headers: { 'X-Auth-Token': token, Accept: 'application/json' },
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (error) {
+      throw unavailable(describeFetchError(error));
+    }
+    let body: CrossbarEnvelope | undefined;
+    try {
+      body = (await response.json()) as CrossbarEnvelope;
+    } catch {
+      body = undefined;
+    }
+    return { status: response.status, body };
+  }
+}
+
+function unavailable(reason: string): AuthUnavailableError {
+  return new AuthUnavailableError(reason);
+}
+
+function describeFetchError(error: unknown): string {
+  if (error instanceof Error && error.name === 'TimeoutError') return 'crossbar timed out';
+  const cause = error instanceof Error ? (error.cause as { code?: string } | undefined) : undefined;
+  return `crossbar unreachable${cause?.code ? ` (${cause.code})` : ''}`;
+}

@@ -1,0 +1,36 @@
+import type { INestApplication, LogLevel } from '@nestjs/common';
+import { ConsoleLogger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { Type } from '@nestjs/common';
+import { AppModule } from './app.module';
+import { type Environment, type LogLevelName } from './config/environment';
+
+const LEVELS: Record<LogLevelName, LogLevel[]> = {
+  fatal: ['fatal'],
+  error: ['fatal', 'error'],
+  warn: ['fatal', 'error', 'warn'],
+  info: ['fatal', 'error', 'warn', 'log'],
+  debug: ['fatal', 'error', 'warn', 'log', 'debug'],
+  verbose: ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'],
+};
+
+export function createLogger(env: Environment): ConsoleLogger {
+  return new ConsoleLogger('Blackhole', {
+    logLevels: LEVELS[env.LOG_LEVEL],
+    json: env.LOG_FORMAT === 'json',
+    colors: env.LOG_FORMAT === 'text' && process.stdout.isTTY,
+  });
+}
+
+/** Builds and starts the gateway; shared by `main.ts`, the demo and the end-to-end tests. */
+export async function startGateway(
+  environment: Environment,
+  features?: readonly Type[],
+): Promise<INestApplication> {
+  const app = await NestFactory.create(AppModule.register({ environment, features }), {
+    logger: createLogger(environment),
+  });
+  app.enableShutdownHooks();
+  await app.listen(environment.PORT, environment.HOST);
+  return app;
+}

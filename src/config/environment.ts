@@ -1,0 +1,119 @@
+import { plainToInstance, Transform } from 'class-transformer';
+import { IsIn, IsInt, IsString, IsUrl, Matches, Max, Min, validateSync } from 'class-validator';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'verbose'] as const;
+export type LogLevelName = (typeof LOG_LEVELS)[number];
+
+const toInt = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
+
+/**
+ * Every environment variable Blackhole reads, with its default. The README's configuration
+ * table mirrors this class; keep them in step.
+ */
+export class Environment {
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  PORT: number = 5555;
+
+  @IsString()
+  @Matches(/^[0-9A-Za-z.:[\]-]+$/, { message: 'HOST must be a host name or an IP address' })
+  HOST: string = '0.0.0.0';
+
+  @IsUrl(
+    { protocols: ['amqp', 'amqps'], require_tld: false, require_protocol: true },
+    { message: 'AMQP_URL must be an amqp:// or amqps:// URL' },
+  )
+  AMQP_URL: string = 'amqp://guest:guest@127.0.0.1:5672';
+
+  /** Fixed delay between two reconnection attempts to RabbitMQ. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(300)
+  AMQP_RECONNECT_S: number = 2;
+
+  /** How many unacknowledged deliveries RabbitMQ may push to one consumer at a time. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  AMQP_PREFETCH: number = 200;
+
+  @IsUrl(
+    { protocols: ['http', 'https'], require_tld: false, require_protocol: true },
+    { message: 'CROSSBAR_URL must be an http:// or https:// URL' },
+  )
+  CROSSBAR_URL: string = 'http://127.0.0.1:8000/v2';
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(60000)
+  CROSSBAR_TIMEOUT_MS: number = 5000;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(86400)
+  AUTH_CACHE_TTL_S: number = 60;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(3600)
+  AUTH_NEGATIVE_TTL_S: number = 5;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(10_000_000)
+  AUTH_CACHE_MAX: number = 10000;
+
+  @IsIn(LOG_LEVELS)
+  LOG_LEVEL: LogLevelName = 'info';
+
+  @IsIn(['text', 'json'])
+  LOG_FORMAT: 'text' | 'json' = 'text';
+}
+
+export type EnvironmentSource = Readonly<Record<string, string | undefined>>;
+
+/** Raised at boot when one or more variables are invalid; its message names each of them. */
+export class InvalidEnvironmentError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid environment variables:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'InvalidEnvironmentError';
+  }
+}
+
+/** Keeps passwords in URLs such as AMQP_URL out of boot errors and logs. */
+export function redactCredentials(value: string | undefined): string | undefined {
+  return value?.replace(/\/\/([^/@]*)@/, '//***@');
+}
+
+/**
+ * Reads the variables Blackhole knows from `source`, applies defaults and validates them all at
+ * once, so an operator fixes every mistake in one go instead of one boot at a time.
+ */
+export function loadEnvironment(source: EnvironmentSource = process.env): Environment {
+  const known = Object.keys(new Environment());
+  const present: Record<string, string> = {};
+  for (const key of known) {
+    const value = source[key];
+    if (value !== undefined && value !== '') present[key] = value;
+  }
+  const env = plainToInstance(Environment, present);
+  const errors = validateSync(env, { forbidUnknownValues: true });
+  if (errors.length > 0) {
+    throw new InvalidEnvironmentError(
+      errors.map((error) => {
+        const reasons = Object.values(error.constraints ?? {}).join('; ');
+        return `${error.property}=${JSON.stringify(redactCredentials(present[error.property]))}: ${reasons}`;
+      }),
+    );
+  }
+  return env;
+}

@@ -1,0 +1,15 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+
+/**
+ * Identifies this gateway process on the broker. The random suffix keeps two instances on
+ * one host (or two test apps in one process) from claiming the same exclusive queues.
+ */
+export class NodeIdentity {
+  readonly id = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+
+  /** Name of the exclusive queue where `family` consumes `exchange`. */
+  queueName(family: string, exchange: string): string {
+    return `blackhole.${this.id}.${family}.${exchange}`;
+  }
+}

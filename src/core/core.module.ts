@@ -1,0 +1,26 @@
+import { Global, Module } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import { AuthModule } from '../auth/auth.module';
+import { EventIngress } from './events/event-ingress';
+import { EventStats } from './events/event-stats';
+import { FamilyRegistry } from './families/family.registry';
+import { SubscriptionRegistry } from './subscriptions/subscription.registry';
+import { SubscriptionService } from './subscriptions/subscription.service';
+
+/**
+ * The transport-free heart: families, subscriptions and the event path. Global so that family
+ * modules and transports inject `EventIngress` and `SubscriptionService` without wiring.
+ */
+@Global()
+@Module({
+  imports: [DiscoveryModule, AuthModule],
+  providers: [
+    FamilyRegistry,
+    { provide: SubscriptionRegistry, useFactory: () => new SubscriptionRegistry() },
+    { provide: EventStats, useFactory: () => new EventStats() },
+    SubscriptionService,
+    EventIngress,
+  ],
+  exports: [FamilyRegistry, SubscriptionRegistry, SubscriptionService, EventIngress, EventStats],
+})
+export class CoreModule {}

@@ -1,0 +1,97 @@
+/**
+ * Stable error codes sent to clients. Codes never change meaning once released; clients may
+ * branch on them. `temporary` errors mean "try the same request again later".
+ */
+export const ErrorCode = {
+  /** The request is malformed: missing keys, wrong types. */
+  BadRequest: 'bad_request',
+  /** The binding names no known family or does not fit its family's grammar. */
+  InvalidBinding: 'invalid_binding',
+  /** No `auth_token` was given. */
+  TokenRequired: 'token_required',
+  /** Crossbar rejected the token (unknown, expired or revoked). */
+  TokenInvalid: 'token_invalid',
+  /** The account id is malformed or `*`. */
+  InvalidAccount: 'invalid_account',
+  /** The token is valid but may not see the requested account. */
+  AccountForbidden: 'account_forbidden',
+  /** Crossbar could not be reached or failed; nothing is known about the token. */
+  AuthUnavailable: 'auth_unavailable',
+  /** An unexpected failure inside Blackhole. */
+  Internal: 'internal',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Base of every error Blackhole reports to a client. `message` is safe to show: it never holds a token. */
+export class GatewayError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly temporary = false,
+  ) {
+    super(message);
+    this.name = 'GatewayError';
+  }
+
+  /** True for errors about the client's credentials, which 3.x clients expect as `auth_failure`. */
+  get isAuthFailure(): boolean {
+    return this.code === ErrorCode.TokenRequired || this.code === ErrorCode.TokenInvalid;
+  }
+}
+
+export class BadRequestError extends GatewayError {
+  constructor(message: string) {
+    super(ErrorCode.BadRequest, message);
+    this.name = 'BadRequestError';
+  }
+}
+
+export class InvalidBindingError extends GatewayError {
+  constructor(message: string) {
+    super(ErrorCode.InvalidBinding, message);
+    this.name = 'InvalidBindingError';
+  }
+}
+
+export class TokenRequiredError extends GatewayError {
+  constructor() {
+    super(ErrorCode.TokenRequired, 'authentication token required');
+    this.name = 'TokenRequiredError';
+  }
+}
+
+export class TokenInvalidError extends GatewayError {
+  constructor() {
+    // Kazoo 4.x appends the token to this text; we never echo credentials.
+    super(ErrorCode.TokenInvalid, 'failed to authenticate token');
+    this.name = 'TokenInvalidError';
+  }
+}
+
+export class InvalidAccountError extends GatewayError {
+  constructor(message: string) {
+    super(ErrorCode.InvalidAccount, message);
+    this.name = 'InvalidAccountError';
+  }
+}
+
+export class AccountForbiddenError extends GatewayError {
+  constructor() {
+    super(ErrorCode.AccountForbidden, 'unauthorized account id');
+    this.name = 'AccountForbiddenError';
+  }
+}
+
+export class AuthUnavailableError extends GatewayError {
+  constructor(readonly reason: string) {
+    super(ErrorCode.AuthUnavailable, 'authentication service unavailable', true);
+    this.name = 'AuthUnavailableError';
+  }
+}
+
+/** Turns anything thrown into something safe to send; unknown errors become a generic message. */
+export function toGatewayError(error: unknown): GatewayError {
+  return error instanceof GatewayError
+    ? error
+    : new GatewayError(ErrorCode.Internal, 'internal error', true);
+}

@@ -1,0 +1,73 @@
+import { Injectable, Logger } from '@nestjs/common';
+import type { Delivery, EventFamily, KazooMessage } from '../families/event-family';
+import { FamilyRegistry } from '../families/family.registry';
+import { SubscriptionRegistry } from '../subscriptions/subscription.registry';
+import { topicMatches } from '../topics/topic-matcher';
+import { EventStats } from './event-stats';
+
+/** Raised for a delivery that is not a Kazoo message; the consumer drops it without requeue. */
+export class MalformedEventError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MalformedEventError';
+  }
+}
+
+export function isKazooMessage(value: unknown): value is KazooMessage {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Where every delivered message enters the core. Each message is read once by its family,
+ * its account is determined, and only then is it matched: an event goes to a subscription only
+ * when both the account and the topic pattern agree, and to each session once.
+ */
+@Injectable()
+export class EventIngress {
+  private readonly logger = new Logger(EventIngress.name);
+
+  constructor(
+    private readonly families: FamilyRegistry,
+    private readonly registry: SubscriptionRegistry,
+    private readonly stats: EventStats,
+  ) {}
+
+  ingest(family: EventFamily, message: unknown, delivery: Delivery): void {
+    this.stats.received++;
+    if (!isKazooMessage(message)) {
+      this.stats.malformed++;
+      throw new MalformedEventError(
+        `${delivery.exchange}::${delivery.routingKey} is not a JSON object`,
+      );
+    }
+    const prefix = this.families.prefixOf(family);
+    const event = family.describe(message, delivery);
+    if (!event) return;
+    if (!event.accountId) {
+      this.stats.droppedWithoutAccount++;
+      this.logger.debug(`dropped ${delivery.exchange}::${delivery.routingKey}: no account id`);
+      return;
+    }
+    const accountId = event.accountId;
+    const recipients = this.registry.match(prefix, accountId, (subscription) =>
+      topicMatches(subscription.binding.pattern, event.key),
+    );
+    for (const [session, matched] of recipients) {
+      try {
+        session.send({
+          family: prefix,
+          accountId,
+          name: event.name,
+          key: event.key,
+          payload: event.payload,
+          routingKey: delivery.routingKey,
+          matched,
+        });
+        this.stats.delivered++;
+      } catch (error) {
+        // One broken session must not keep the event from the others.
+        this.logger.warn(`session ${session.id} failed to take an event: ${String(error)}`);
+      }
+    }
+  }
+}

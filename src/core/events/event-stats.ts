@@ -1,0 +1,20 @@
+/** Counters of the event path, exposed on `/health` for operators. */
+export class EventStats {
+  /** Messages handed to the core by the broker consumers. */
+  received = 0;
+  /** Events sent to sessions (one per session and event). */
+  delivered = 0;
+  /** Events dropped because their account could not be determined (never broadcast). */
+  droppedWithoutAccount = 0;
+  /** Messages that were not a JSON object or that a family could not read. */
+  malformed = 0;
+
+  snapshot(): Record<string, number> {
+    return {
+      received: this.received,
+      delivered: this.delivered,
+      dropped_without_account: this.droppedWithoutAccount,
+      malformed: this.malformed,
+    };
+  }
+}

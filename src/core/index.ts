@@ -1,0 +1,18 @@
+/**
+ * The public extension API: everything a family module (built-in or third-party) needs.
+ * Family modules import from here and from `amqp/family-subscription`, nothing else in `src`.
+ */
+export type {
+  BrokerKey,
+  Delivery,
+  EventFamily,
+  EventFamilyOptions,
+  FamilyBinding,
+  FamilyEvent,
+  KazooMessage,
+} from './families/event-family';
+export { EventFamilyProvider } from './families/event-family.decorator';
+export { EventIngress, isKazooMessage } from './events/event-ingress';
+export { encodeRoutingWord, normalizeClientId } from './topics/routing-key-encoding';
+export { topicMatches } from './topics/topic-matcher';
+export { ErrorCode, GatewayError, InvalidBindingError } from './errors';

@@ -1,0 +1,35 @@
+import type { FamilyBinding, KazooMessage } from './families/event-family';
+
+/**
+ * One connected client, whatever its protocol. Transports implement it; the core only ever
+ * hands it events.
+ */
+export interface Session {
+  /** Unique, unguessable id of the connection. */
+  readonly id: string;
+  /** Sends one event. Called at most once per delivered event, however many bindings match. */
+  send(event: OutboundEvent): void;
+}
+
+/** A client's subscription to one binding of one account. */
+export interface Subscription {
+  readonly session: Session;
+  readonly accountId: string;
+  readonly family: string;
+  readonly binding: FamilyBinding;
+  /** Free-form label and data a client may attach; kept for listings. */
+  readonly name?: unknown;
+  readonly metadata?: unknown;
+}
+
+/** An event on its way to one session. */
+export interface OutboundEvent {
+  readonly family: string;
+  readonly accountId: string;
+  readonly name: string;
+  readonly key: string;
+  readonly payload: KazooMessage;
+  readonly routingKey: string;
+  /** The session's subscriptions this event matched, in subscription order (at least one). */
+  readonly matched: readonly Subscription[];
+}

@@ -1,0 +1,24 @@
+import type { BrokerKey } from '../families/event-family';
+
+/**
+ * Broker side of subscriptions: the node queue of `family` needs `keys` bound. Implementations
+ * reference-count keys so the first acquirer binds and the last releaser unbinds.
+ */
+export interface BrokerBindings {
+  /** Resolves once every key is bound on the broker (or recorded to be bound on reconnect). */
+  acquire(family: string, keys: readonly BrokerKey[]): Promise<void>;
+  release(family: string, keys: readonly BrokerKey[]): void;
+}
+export const BROKER_BINDINGS = Symbol('BROKER_BINDINGS');
+
+/** The token's identity as Crossbar reports it. */
+export interface TokenIdentity {
+  readonly accountId: string;
+}
+
+/** Decides whether a token may watch an account. Throws `GatewayError`s on refusal. */
+export interface AccountAuthorizer {
+  authenticate(token: string): Promise<TokenIdentity>;
+  authorize(token: string, accountId: string): Promise<TokenIdentity>;
+}
+export const ACCOUNT_AUTHORIZER = Symbol('ACCOUNT_AUTHORIZER');

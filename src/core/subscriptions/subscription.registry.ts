@@ -1,0 +1,97 @@
+import type { FamilyBinding } from '../families/event-family';
+import type { Session, Subscription } from '../session';
+
+const subscriptionKey = (accountId: string, binding: string): string => `${accountId}\u0000${binding}`;
+const indexKey = (family: string, accountId: string): string => `${family}\u0000${accountId}`;
+
+/**
+ * In-memory index of who listens to what: session ↔ account ↔ bindings. Pure bookkeeping with
+ * no I/O, so every operation is synchronous and consistent even while broker calls are pending.
+ */
+export class SubscriptionRegistry {
+  private readonly bySession = new Map<Session, Map<string, Subscription>>();
+  private readonly byFamilyAccount = new Map<string, Set<Subscription>>();
+
+  /** Adds a subscription; subscribing the same account and binding again is a no-op. */
+  add(
+    session: Session,
+    accountId: string,
+    family: string,
+    binding: FamilyBinding,
+    extras: Pick<Subscription, 'name' | 'metadata'> = {},
+  ): { subscription: Subscription; added: boolean } {
+    let own = this.bySession.get(session);
+    if (!own) {
+      own = new Map();
+      this.bySession.set(session, own);
+    }
+    const key = subscriptionKey(accountId, binding.binding);
+    const existing = own.get(key);
+    if (existing) return { subscription: existing, added: false };
+
+    const subscription: Subscription = { session, accountId, family, binding, ...extras };
+    own.set(key, subscription);
+    const index = indexKey(family, accountId);
+    let peers = this.byFamilyAccount.get(index);
+    if (!peers) {
+      peers = new Set();
+      this.byFamilyAccount.set(index, peers);
+    }
+    peers.add(subscription);
+    return { subscription, added: true };
+  }
+
+  /** Removes one subscription of the session; returns it, or `undefined` if it held none. */
+  remove(session: Session, accountId: string, binding: string): Subscription | undefined {
+    const subscription = this.bySession.get(session)?.get(subscriptionKey(accountId, binding));
+    if (subscription) this.detach(subscription);
+    return subscription;
+  }
+
+  /** Removes every subscription of the session (of one account when given) and returns them. */
+  removeAll(session: Session, accountId?: string): Subscription[] {
+    const removed = this.of(session).filter((s) => accountId === undefined || s.accountId === accountId);
+    removed.forEach((s) => this.detach(s));
+    return removed;
+  }
+
+  of(session: Session): Subscription[] {
+    return [...(this.bySession.get(session)?.values() ?? [])];
+  }
+
+  /** Subscriptions of `family` for `accountId` that `matches` accepts, grouped by session. */
+  match(
+    family: string,
+    accountId: string,
+    matches: (subscription: Subscription) => boolean,
+  ): Map<Session, Subscription[]> {
+    const bySession = new Map<Session, Subscription[]>();
+    for (const subscription of this.byFamilyAccount.get(indexKey(family, accountId)) ?? []) {
+      if (!matches(subscription)) continue;
+      const list = bySession.get(subscription.session);
+      if (list) list.push(subscription);
+      else bySession.set(subscription.session, [subscription]);
+    }
+    return bySession;
+  }
+
+  get sessionCount(): number {
+    return this.bySession.size;
+  }
+
+  get subscriptionCount(): number {
+    let count = 0;
+    for (const own of this.bySession.values()) count += own.size;
+    return count;
+  }
+
+  private detach(subscription: Subscription): void {
+    const own = this.bySession.get(subscription.session);
+    own?.delete(subscriptionKey(subscription.accountId, subscription.binding.binding));
+    if (own?.size === 0) this.bySession.delete(subscription.session);
+    const index = indexKey(subscription.family, subscription.accountId);
+    const peers = this.byFamilyAccount.get(index);
+    peers?.delete(subscription);
+    if (peers?.size === 0) this.byFamilyAccount.delete(index);
+  }
+}

@@ -1,0 +1,37 @@
+import { Controller, Get, HttpStatus, Res } from '@nestjs/common';
+import type { Response } from 'express';
+import { AmqpHealth, type AmqpStatus } from '../amqp/amqp-health';
+import { EventStats } from '../core/events/event-stats';
+import { SubscriptionRegistry } from '../core/subscriptions/subscription.registry';
+
+export interface HealthBody {
+  status: 'ok' | 'unavailable';
+  amqp: AmqpStatus;
+  sessions: number;
+  subscriptions: number;
+  events: Record<string, number>;
+}
+
+/** For load balancers and orchestrators: 200 while consuming from RabbitMQ, 503 otherwise. */
+@Controller('health')
+export class HealthController {
+  constructor(
+    private readonly amqp: AmqpHealth,
+    private readonly registry: SubscriptionRegistry,
+    private readonly stats: EventStats,
+  ) {}
+
+  @Get()
+  check(@Res({ passthrough: true }) response: Response): HealthBody {
+    const amqp = this.amqp.status();
+    response.status(amqp.consuming ? HttpStatus.OK : HttpStatus.SERVICE_UNAVAILABLE);
+    response.setHeader('Cache-Control', 'no-store');
+    return {
+      status: amqp.consuming ? 'ok' : 'unavailable',
+      amqp,
+      sessions: this.registry.sessionCount,
+      subscriptions: this.registry.subscriptionCount,
+      events: this.stats.snapshot(),
+    };
+  }
+}
