@@ -1,11 +1,13 @@
 // Unit specs sit beside the code; end-to-end specs run against the real RabbitMQ.
 // The broker-restart suite stops RabbitMQ, so it runs alone (`npm run test:restart`).
 const transform = {
-  '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', isolatedModules: true, diagnostics: false }],
+  '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', diagnostics: false }],
 };
 
 /** @type {import('jest').Config} */
 module.exports = {
+  // Broker round trips and rabbitmqctl calls take seconds; per-file overrides use jest.setTimeout.
+  testTimeout: 30000,
   projects: [
     {
       displayName: 'unit',
@@ -20,7 +22,6 @@ module.exports = {
       rootDir: __dirname,
       testMatch: ['<rootDir>/test/e2e/**/*.e2e-spec.ts'],
       transform,
-      testTimeout: 30000,
     },
     {
       displayName: 'restart',
@@ -28,7 +29,6 @@ module.exports = {
       rootDir: __dirname,
       testMatch: ['<rootDir>/test/restart/**/*.e2e-spec.ts'],
       transform,
-      testTimeout: 120000,
     },
   ],
 };

@@ -10,29 +10,32 @@ import {
 /** Most bindings one `subscribe` may carry. */
 export const MAX_BINDINGS_PER_REQUEST = 100;
 
-/** `subscribe` / `unsubscribe` payload of the 3.x event protocol (design §1.1). */
+/**
+ * `subscribe` / `unsubscribe` payload of the 3.x event protocol (design §1.1). class-validator
+ * runs decorators bottom-up and the gateway stops at the first failure, so type checks sit last.
+ */
 export class EventRequestDto {
   @IsOptional()
-  @IsString()
   @MaxLength(8192)
+  @IsString()
   auth_token?: string;
 
   @IsOptional()
-  @IsString()
   @MaxLength(64)
+  @IsString()
   account_id?: string;
 
   @IsOptional()
-  @IsString()
   @MaxLength(1024)
+  @IsString()
   binding?: string;
 
   @IsOptional()
-  @IsArray()
-  @ArrayMinSize(1)
-  @ArrayMaxSize(MAX_BINDINGS_PER_REQUEST)
-  @IsString({ each: true })
   @MaxLength(1024, { each: true })
+  @IsString({ each: true })
+  @ArrayMaxSize(MAX_BINDINGS_PER_REQUEST)
+  @ArrayMinSize(1)
+  @IsArray()
   bindings?: string[];
 
   @IsOptional()

@@ -114,7 +114,7 @@ function parseRequest(body: unknown, action: string): EventRequestDto {
     throw new BadRequestError(`${action} expects a JSON object`);
   }
   const request = plainToInstance(EventRequestDto, body);
-  const errors = validateSync(request);
+  const errors = validateSync(request, { stopAtFirstError: true });
   if (errors.length > 0) {
     const problems = errors.map(
       (e) => `${e.property}: ${Object.values(e.constraints ?? {}).join(', ')}`,

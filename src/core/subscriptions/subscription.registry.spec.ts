@@ -1,0 +1,249 @@
+import type { FamilyBinding } from '../families/event-family';
+import type { OutboundEvent, Session, Subscription } from '../session';
+import { SubscriptionRegistry } from './subscription.registry';
+
+const ACCOUNT_A = 'a'.repeat(32);
+const ACCOUNT_B = 'b'.repeat(32);
+
+class FakeSession implements Session {
+  readonly sent: OutboundEvent[] = [];
+  constructor(readonly id: string) {}
+  send(event: OutboundEvent): void {
+    this.sent.push(event);
+  }
+}
+
+function binding(text: string): FamilyBinding {
+  return {
+    binding: text,
+    pattern: text,
+    brokerKeys: [{ exchange: 'callevt', routingKey: text }],
+  };
+}
+
+const bindingsOf = (subscriptions: readonly Subscription[]): string[] =>
+  subscriptions.map((s) => s.binding.binding);
+
+const all = (): boolean => true;
+
+describe('SubscriptionRegistry', () => {
+  let registry: SubscriptionRegistry;
+  let s1: FakeSession;
+  let s2: FakeSession;
+
+  beforeEach(() => {
+    registry = new SubscriptionRegistry();
+    s1 = new FakeSession('s1');
+    s2 = new FakeSession('s2');
+  });
+
+  it('starts empty', () => {
+    expect(registry.sessionCount).toBe(0);
+    expect(registry.subscriptionCount).toBe(0);
+    expect(registry.of(s1)).toEqual([]);
+    expect(registry.match('call', ACCOUNT_A, all).size).toBe(0);
+  });
+
+  it('subscribes and records everything given', () => {
+    const b = binding('call.CHANNEL_CREATE.*');
+    const { subscription, added } = registry.add(s1, ACCOUNT_A, 'call', b, {
+      name: 'mine',
+      metadata: { k: 1 },
+    });
+    expect(added).toBe(true);
+    expect(subscription).toEqual({
+      session: s1,
+      accountId: ACCOUNT_A,
+      family: 'call',
+      binding: b,
+      name: 'mine',
+      metadata: { k: 1 },
+    });
+    expect(registry.of(s1)).toEqual([subscription]);
+    expect(registry.sessionCount).toBe(1);
+    expect(registry.subscriptionCount).toBe(1);
+  });
+
+  it('treats a duplicate subscribe (same account and binding) as a no-op', () => {
+    const first = registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'), {
+      name: 'first',
+    });
+    const again = registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'), {
+      name: 'second',
+    });
+    expect(again.added).toBe(false);
+    expect(again.subscription).toBe(first.subscription);
+    expect(again.subscription.name).toBe('first');
+    expect(registry.subscriptionCount).toBe(1);
+    expect(registry.match('call', ACCOUNT_A, all).get(s1)).toHaveLength(1);
+  });
+
+  it('keeps the same binding for two accounts as two subscriptions', () => {
+    registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'));
+    const second = registry.add(s1, ACCOUNT_B, 'call', binding('call.CHANNEL_CREATE.*'));
+    expect(second.added).toBe(true);
+    expect(registry.subscriptionCount).toBe(2);
+    expect(registry.sessionCount).toBe(1);
+    expect(registry.of(s1).map((s) => s.accountId)).toEqual([ACCOUNT_A, ACCOUNT_B]);
+  });
+
+  it('keeps the same binding of two sessions apart', () => {
+    registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'));
+    const other = registry.add(s2, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'));
+    expect(other.added).toBe(true);
+    expect(registry.sessionCount).toBe(2);
+    expect(registry.subscriptionCount).toBe(2);
+  });
+
+  it('unsubscribes one binding and leaves the others', () => {
+    registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'));
+    registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_DESTROY.*'));
+    registry.add(s1, ACCOUNT_B, 'call', binding('call.CHANNEL_CREATE.*'));
+
+    const removed = registry.remove(s1, ACCOUNT_A, 'call.CHANNEL_CREATE.*');
+    expect(removed?.accountId).toBe(ACCOUNT_A);
+    expect(removed?.binding.binding).toBe('call.CHANNEL_CREATE.*');
+    expect(registry.subscriptionCount).toBe(2);
+    expect(registry.of(s1).map((s) => `${s.accountId[0]}:${s.binding.binding}`)).toEqual([
+      'a:call.CHANNEL_DESTROY.*',
+      'b:call.CHANNEL_CREATE.*',
+    ]);
+    expect(bindingsOf(registry.match('call', ACCOUNT_A, all).get(s1) ?? [])).toEqual([
+      'call.CHANNEL_DESTROY.*',
+    ]);
+  });
+
+  it.each([
+    ['a binding never held', ACCOUNT_A, 'call.CHANNEL_ANSWER.*'],
+    ['a held binding of another account', ACCOUNT_B, 'call.CHANNEL_CREATE.*'],
+  ])('remove of %s returns undefined and changes nothing', (_label, account, text) => {
+    registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'));
+    registry.add(s2, ACCOUNT_A, 'call', binding('call.CHANNEL_ANSWER.*'));
+    const before = registry.of(s1);
+
+    expect(registry.remove(s1, account, text)).toBeUndefined();
+    expect(registry.of(s1)).toEqual(before);
+    expect(registry.subscriptionCount).toBe(2);
+    expect(registry.sessionCount).toBe(2);
+    expect(registry.match('call', ACCOUNT_A, all).size).toBe(2);
+  });
+
+  it('remove for an unknown session returns undefined and registers nothing', () => {
+    expect(registry.remove(s1, ACCOUNT_A, 'call.CHANNEL_CREATE.*')).toBeUndefined();
+    expect(registry.sessionCount).toBe(0);
+  });
+
+  it('removes all subscriptions of a session over all accounts', () => {
+    registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'));
+    registry.add(s1, ACCOUNT_B, 'call', binding('call.CHANNEL_DESTROY.*'));
+    registry.add(s2, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'));
+
+    const removed = registry.removeAll(s1);
+    expect(removed.map((s) => s.accountId).sort()).toEqual([ACCOUNT_A, ACCOUNT_B]);
+    expect(registry.of(s1)).toEqual([]);
+    expect(registry.sessionCount).toBe(1);
+    expect(registry.subscriptionCount).toBe(1);
+    expect([...registry.match('call', ACCOUNT_A, all).keys()]).toEqual([s2]);
+    expect(registry.match('call', ACCOUNT_B, all).size).toBe(0);
+  });
+
+  it('removes all subscriptions of a session for one account only', () => {
+    registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'));
+    registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_ANSWER.*'));
+    registry.add(s1, ACCOUNT_B, 'call', binding('call.CHANNEL_DESTROY.*'));
+
+    const removed = registry.removeAll(s1, ACCOUNT_A);
+    expect(bindingsOf(removed)).toEqual(['call.CHANNEL_CREATE.*', 'call.CHANNEL_ANSWER.*']);
+    expect(registry.of(s1).map((s) => s.accountId)).toEqual([ACCOUNT_B]);
+    expect(registry.sessionCount).toBe(1);
+    expect(registry.match('call', ACCOUNT_A, all).size).toBe(0);
+  });
+
+  it('disconnect-style removeAll forgets the session entirely, and is idempotent', () => {
+    registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'));
+    registry.add(s1, ACCOUNT_B, 'call', binding('call.CHANNEL_CREATE.*'));
+    expect(registry.removeAll(s1)).toHaveLength(2);
+    expect(registry.sessionCount).toBe(0);
+    expect(registry.subscriptionCount).toBe(0);
+    expect(registry.removeAll(s1)).toEqual([]);
+
+    // The session can subscribe again afterwards.
+    expect(registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*')).added).toBe(true);
+    expect(registry.sessionCount).toBe(1);
+  });
+
+  describe('match', () => {
+    const byPattern =
+      (key: string) =>
+      (s: Subscription): boolean =>
+        s.binding.pattern === '*' || s.binding.pattern === key;
+
+    it('groups by session: a session with two matching bindings appears once with both', () => {
+      const create = registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'));
+      const wildcard = registry.add(s1, ACCOUNT_A, 'call', binding('*'));
+      const other = registry.add(s2, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'));
+      registry.add(s2, ACCOUNT_A, 'call', binding('call.CHANNEL_DESTROY.*'));
+
+      const result = registry.match('call', ACCOUNT_A, byPattern('call.CHANNEL_CREATE.*'));
+      expect([...result.keys()]).toEqual([s1, s2]);
+      expect(result.get(s1)).toEqual([create.subscription, wildcard.subscription]);
+      expect(result.get(s2)).toEqual([other.subscription]);
+    });
+
+    it('leaves out sessions whose subscriptions do not match', () => {
+      registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'));
+      registry.add(s2, ACCOUNT_A, 'call', binding('call.CHANNEL_DESTROY.*'));
+      const result = registry.match('call', ACCOUNT_A, byPattern('call.CHANNEL_DESTROY.*'));
+      expect([...result.keys()]).toEqual([s2]);
+    });
+
+    it("never returns another account's subscriptions, even when the binding matches", () => {
+      registry.add(s1, ACCOUNT_A, 'call', binding('*'));
+      registry.add(s2, ACCOUNT_B, 'call', binding('*'));
+      const seen: string[] = [];
+      const result = registry.match('call', ACCOUNT_A, (s) => {
+        seen.push(s.accountId);
+        return true;
+      });
+      expect([...result.keys()]).toEqual([s1]);
+      expect(seen).toEqual([ACCOUNT_A]);
+      expect(registry.match('call', 'c'.repeat(32), all).size).toBe(0);
+    });
+
+    it("never returns another family's subscriptions", () => {
+      registry.add(s1, ACCOUNT_A, 'call', binding('*'));
+      registry.add(s2, ACCOUNT_A, 'fax', binding('*'));
+      expect([...registry.match('call', ACCOUNT_A, all).keys()]).toEqual([s1]);
+      expect([...registry.match('fax', ACCOUNT_A, all).keys()]).toEqual([s2]);
+    });
+
+    it('no longer returns removed subscriptions', () => {
+      registry.add(s1, ACCOUNT_A, 'call', binding('*'));
+      registry.remove(s1, ACCOUNT_A, '*');
+      expect(registry.match('call', ACCOUNT_A, all).size).toBe(0);
+    });
+
+    it('does not send anything itself', () => {
+      registry.add(s1, ACCOUNT_A, 'call', binding('*'));
+      registry.match('call', ACCOUNT_A, all);
+      expect(s1.sent).toEqual([]);
+    });
+  });
+
+  it('counts sessions and subscriptions through adds and removes', () => {
+    const steps: Array<[() => void, number, number]> = [
+      [() => registry.add(s1, ACCOUNT_A, 'call', binding('x')), 1, 1],
+      [() => registry.add(s1, ACCOUNT_A, 'call', binding('x')), 1, 1],
+      [() => registry.add(s1, ACCOUNT_A, 'call', binding('y')), 1, 2],
+      [() => registry.add(s2, ACCOUNT_B, 'call', binding('x')), 2, 3],
+      [() => registry.remove(s1, ACCOUNT_A, 'x'), 2, 2],
+      [() => registry.remove(s1, ACCOUNT_A, 'x'), 2, 2],
+      [() => registry.removeAll(s2), 1, 1],
+      [() => registry.remove(s1, ACCOUNT_A, 'y'), 0, 0],
+    ];
+    for (const [step, sessions, subscriptions] of steps) {
+      step();
+      expect([registry.sessionCount, registry.subscriptionCount]).toEqual([sessions, subscriptions]);
+    }
+  });
+});

@@ -1,0 +1,69 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { connect, type Channel, type ChannelModel } from 'amqplib';
+
+const run = promisify(execFile);
+
+export const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+
+/** Publishes Kazoo-shaped messages the way Kazoo does: JSON bodies on its topic exchanges. */
+export class KazooPublisher {
+  private constructor(
+    private readonly connection: ChannelModel,
+    private readonly channel: Channel,
+  ) {}
+
+  static async connect(url = AMQP_URL): Promise<KazooPublisher> {
+    const connection = await connect(url);
+    const channel = await connection.createConfirmChannel();
+    return new KazooPublisher(connection, channel);
+  }
+
+  /** Publishes and waits for the broker's confirm, so the message is routed before we go on. */
+  async publish(exchange: string, routingKey: string, body: unknown): Promise<void> {
+    await this.channel.assertExchange(exchange, 'topic', { durable: false, autoDelete: false });
+    await this.publishRaw(exchange, routingKey, Buffer.from(JSON.stringify(body)));
+  }
+
+  async publishRaw(
+    exchange: string,
+    routingKey: string,
+    content: Buffer,
+    options: { contentEncoding?: string } = {},
+  ): Promise<void> {
+    const channel = this.channel as Channel & { waitForConfirms(): Promise<void> };
+    channel.publish(exchange, routingKey, content, {
+      contentType: 'application/json',
+      ...options,
+    });
+    await channel.waitForConfirms();
+  }
+
+  async close(): Promise<void> {
+    await this.connection.close();
+  }
+}
+
+export interface BrokerBinding {
+  readonly source: string;
+  readonly queue: string;
+  readonly routingKey: string;
+}
+
+/** Asks RabbitMQ itself which bindings exist on queues whose name starts with `queuePrefix`. */
+export async function brokerBindings(queuePrefix: string): Promise<BrokerBinding[]> {
+  const { stdout } = await run('rabbitmqctl', [
+    'list_bindings',
+    '-q',
+    '--formatter',
+    'json',
+    'source_name',
+    'destination_name',
+    'routing_key',
+  ]);
+  const rows = JSON.parse(stdout) as { source_name: string; destination_name: string; routing_key: string }[];
+  return rows
+    .filter((row) => row.destination_name.startsWith(queuePrefix) && row.source_name !== '')
+    .map((row) => ({ source: row.source_name, queue: row.destination_name, routingKey: row.routing_key }))
+    .sort((a, b) => a.routingKey.localeCompare(b.routingKey));
+}

@@ -1,0 +1,126 @@
+import { io as ioV4 } from 'socket.io-client';
+import ioV2 from 'socket.io-client-v2';
+
+export type ClientVersion = 'v4' | 'v2';
+
+export interface Ack {
+  status: 'success' | 'error';
+  data: { subscribed?: string[]; unsubscribed?: string[]; errors?: string[]; code?: string; temporary?: boolean };
+}
+
+export interface ReceivedEvent {
+  readonly name: string;
+  readonly payload: unknown;
+}
+
+/** The server events tests listen for. socket.io 2.x has no `onAny`, so names are listed. */
+const WATCHED = [
+  'CHANNEL_CREATE',
+  'CHANNEL_ANSWER',
+  'CHANNEL_DESTROY',
+  'CHANNEL_HOLD',
+  'CHANNEL_UNHOLD',
+  'CHANNEL_BRIDGE',
+  'PARK_PARKED',
+  'PARK_RETRIEVED',
+  'PARK_ABANDONED',
+  'auth_failure',
+  'error',
+];
+
+interface RawSocket {
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  emit(event: string, ...args: unknown[]): unknown;
+  close(): unknown;
+}
+
+/**
+ * A real socket.io client (v4, or v2 through Engine.IO 3) that records every watched event,
+ * so tests can wait for what they expect and afterwards assert what never came.
+ */
+export class EventClient {
+  readonly events: ReceivedEvent[] = [];
+  private waiters: { match: (e: ReceivedEvent) => boolean; resolve: (e: ReceivedEvent) => void }[] = [];
+  private disconnected = false;
+
+  private constructor(
+    readonly version: ClientVersion,
+    private readonly socket: RawSocket,
+  ) {
+    for (const name of WATCHED) {
+      socket.on(name, (payload: unknown) => this.record({ name, payload }));
+    }
+    socket.on('disconnect', () => (this.disconnected = true));
+  }
+
+  static async connect(version: ClientVersion, url: string, timeoutMs = 5000): Promise<EventClient> {
+    const options = { transports: ['websocket'], forceNew: true, reconnection: false };
+    const socket: RawSocket = version === 'v4' ? ioV4(url, options) : ioV2(url, options);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${version} client did not connect to ${url}`)), timeoutMs);
+      socket.on('connect', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      socket.on('connect_error', (error: unknown) => {
+        clearTimeout(timer);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      });
+    });
+    return new EventClient(version, socket);
+  }
+
+  get isDisconnected(): boolean {
+    return this.disconnected;
+  }
+
+  /** Emits `event` with an acknowledgement callback and resolves with the server's ack. */
+  request(event: string, payload: unknown, timeoutMs = 5000): Promise<Ack> {
+    return new Promise<Ack>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ack for ${event} within ${timeoutMs} ms`)), timeoutMs);
+      this.socket.emit(event, payload, (ack: unknown) => {
+        clearTimeout(timer);
+        resolve(ack as Ack);
+      });
+    });
+  }
+
+  /** Emits without an acknowledgement callback, as 0.9-era code does. */
+  send(event: string, ...payload: unknown[]): void {
+    this.socket.emit(event, ...payload);
+  }
+
+  /** Resolves with the first event (already received or future) named `name` that satisfies `match`. */
+  waitFor(
+    name: string,
+    match: (payload: unknown) => boolean = () => true,
+    timeoutMs = 5000,
+  ): Promise<ReceivedEvent> {
+    const matches = (e: ReceivedEvent): boolean => e.name === name && match(e.payload);
+    const seen = this.events.find(matches);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const waiter = { match: matches, resolve: (e: ReceivedEvent) => { clearTimeout(timer); resolve(e); } };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(new Error(`${this.version} client: no ${name} event within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiters.push(waiter);
+    });
+  }
+
+  named(name: string): unknown[] {
+    return this.events.filter((e) => e.name === name).map((e) => e.payload);
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+
+  private record(event: ReceivedEvent): void {
+    this.events.push(event);
+    const ready = this.waiters.filter((w) => w.match(event));
+    this.waiters = this.waiters.filter((w) => !w.match(event));
+    ready.forEach((w) => w.resolve(event));
+  }
+}

@@ -1,0 +1,47 @@
+import type { INestApplication, Type } from '@nestjs/common';
+import { QueueBinder } from '../../src/amqp/queue-binder';
+import { startGateway } from '../../src/bootstrap';
+import { loadEnvironment } from '../../src/config/environment';
+import { NodeIdentity } from '../../src/config/node-identity';
+import { AMQP_URL } from './amqp';
+
+export interface TestGateway {
+  readonly app: INestApplication;
+  /** `http://127.0.0.1:<port>` */
+  readonly url: string;
+  /** Prefix of every queue this node declares on RabbitMQ. */
+  readonly queuePrefix: string;
+  readonly binder: QueueBinder;
+  health(): Promise<{ status: number; body: { status: string; amqp: { consuming: boolean } } }>;
+  close(): Promise<void>;
+}
+
+/** Starts the real application on a free port against the local RabbitMQ and a Crossbar stand-in. */
+export async function startTestGateway(
+  env: Record<string, string>,
+  features?: readonly Type[],
+): Promise<TestGateway> {
+  const environment = loadEnvironment({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    AMQP_URL,
+    AMQP_RECONNECT_S: '1',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'error',
+    ...env,
+  });
+  const app = await startGateway(environment, features);
+  const address = app.getHttpServer().address() as { port: number };
+  const url = `http://127.0.0.1:${address.port}`;
+  const node = app.get(NodeIdentity);
+  return {
+    app,
+    url,
+    queuePrefix: `blackhole.${node.id}.`,
+    binder: app.get(QueueBinder),
+    async health() {
+      const response = await fetch(`${url}/health`);
+      return { status: response.status, body: (await response.json()) as never };
+    },
+    close: () => app.close(),
+  };
+}
