@@ -41,17 +41,21 @@ export class FamilyConsumers implements OnApplicationBootstrap {
       for (const method of this.scanner.getAllMethodNames(prototype)) {
         const handler = prototype[method] as Handler;
         // Handlers may be synchronous; golevelup awaits whatever they return.
-        const config = Reflect.getMetadata(RABBIT_HANDLER, handler) as RabbitHandlerConfig | undefined;
+        const config = Reflect.getMetadata(RABBIT_HANDLER, handler) as
+          RabbitHandlerConfig | undefined;
         if (!config || config.type !== 'subscribe' || !config.exchange) continue;
         const queue = this.node.queueName(prefix, config.exchange);
         this.binder.registerQueue(prefix, config.exchange, queue);
         this.expected++;
-        this.logger.log(`${family.constructor.name}.${method} {subscribe} -> ${config.exchange}::${queue}`);
+        this.logger.log(
+          `${family.constructor.name}.${method} {subscribe} -> ${config.exchange}::${queue}`,
+        );
         this.amqp
           .createSubscriber(handler.bind(family), { ...config, queue }, `${prefix}.${method}`)
           .then(
             () => this.started++,
-            (error: unknown) => this.logger.error(`consumer ${prefix}.${method} failed: ${String(error)}`),
+            (error: unknown) =>
+              this.logger.error(`consumer ${prefix}.${method} failed: ${String(error)}`),
           );
       }
     }

@@ -2,6 +2,7 @@ import { gunzipSync } from 'node:zlib';
 import { Logger } from '@nestjs/common';
 import type { RabbitSubscribe } from '@golevelup/nestjs-rabbitmq';
 import type { Channel, ConsumeMessage } from 'amqplib';
+import { UnreadableMessage } from '../core/events/event-ingress';
 import type { Delivery } from '../core/families/event-family';
 
 type SubscribeConfig = Parameters<typeof RabbitSubscribe>[0];
@@ -11,18 +12,28 @@ export const NODE_QUEUE_OPTIONS = { exclusive: true, autoDelete: true, durable: 
 
 const logger = new Logger('FamilyConsumer');
 
-/** Kazoo publishes JSON, gzipped when `content_encoding` says so. */
+/**
+ * Kazoo publishes JSON, gzipped when `content_encoding` says so. A body that cannot be read
+ * becomes an `UnreadableMessage`, which `EventIngress` counts and rejects.
+ */
 export function deserializeKazooMessage(content: Buffer, message: ConsumeMessage): unknown {
-  const body =
-    message.properties.contentEncoding === 'gzip' ? gunzipSync(content) : content;
-  return JSON.parse(body.toString('utf8'));
+  try {
+    const body = message.properties.contentEncoding === 'gzip' ? gunzipSync(content) : content;
+    return JSON.parse(body.toString('utf8'));
+  } catch (error) {
+    return new UnreadableMessage(error instanceof Error ? error.message : String(error));
+  }
 }
 
 /**
  * A message that cannot be read is dropped, never requeued: requeueing (golevelup's default)
- * would redeliver it forever.
+ * would redeliver it forever. golevelup has already logged the failure with its stack.
  */
-export function dropUnreadableMessage(channel: Channel, message: ConsumeMessage, error: unknown): void {
+export function dropUnreadableMessage(
+  channel: Channel,
+  message: ConsumeMessage,
+  error: unknown,
+): void {
   logger.warn(
     `dropped unreadable message ${message.fields.exchange}::${message.fields.routingKey}: ${
       error instanceof Error ? error.message : String(error)

@@ -71,7 +71,12 @@ export class QueueBinder implements BrokerBindings, OnApplicationBootstrap {
         pending.push(this.tail);
         continue;
       }
-      const entry: BoundKey = { queue, exchange: key.exchange, routingKey: key.routingKey, count: 1 };
+      const entry: BoundKey = {
+        queue,
+        exchange: key.exchange,
+        routingKey: key.routingKey,
+        count: 1,
+      };
       this.keys.set(id, entry);
       pending.push(this.enqueue(`bind ${describe(entry)}`, (channel) => this.bind(channel, entry)));
     }
@@ -112,14 +117,19 @@ export class QueueBinder implements BrokerBindings, OnApplicationBootstrap {
    * Runs one broker operation after all earlier ones. While disconnected the wrapper's
    * operations do nothing; the replay on reconnect then binds what the map still holds.
    */
-  private enqueue(what: string, operation: (channel: ChannelWrapper) => Promise<unknown>): Promise<void> {
+  private enqueue(
+    what: string,
+    operation: (channel: ChannelWrapper) => Promise<unknown>,
+  ): Promise<void> {
     const run = async (): Promise<void> => {
       const channel = this.channel;
       if (!channel) return;
       try {
         await operation(channel);
       } catch (error) {
-        this.logger.warn(`${what} failed: ${error instanceof Error ? error.message : String(error)}`);
+        this.logger.warn(
+          `${what} failed: ${error instanceof Error ? error.message : String(error)}`,
+        );
       }
     };
     this.tail = this.tail.then(run);
@@ -140,7 +150,9 @@ export class QueueBinder implements BrokerBindings, OnApplicationBootstrap {
   }
 
   private async replay(channel: Channel): Promise<void> {
-    channel.on('error', (error: Error) => this.logger.error(`binding channel error: ${error.message}`));
+    channel.on('error', (error: Error) =>
+      this.logger.error(`binding channel error: ${error.message}`),
+    );
     this.declared.clear();
     const exchanges = new Set([...this.queues.keys()].map((key) => key.split('\u0000')[1]));
     for (const exchange of exchanges) {

@@ -1,6 +1,6 @@
 import { KazooPublisher, brokerBindings } from '../support/amqp';
 import { EventClient, type ClientVersion } from '../support/clients';
-import { FakeCrossbar, newAccountId } from '../support/fake-crossbar';
+import { FakeCrossbar } from '../support/fake-crossbar';
 import { callEvent } from '../support/kazoo-events';
 import { startTestGateway, type TestGateway } from '../support/start-app';
 import { waitUntil } from '../support/wait';
@@ -53,11 +53,14 @@ describe.each<ClientVersion>(['v4', 'v2'])('call events to socket.io %s clients'
     const client = await connect();
     for (const name of ['CHANNEL_CREATE', 'CHANNEL_ANSWER', 'CHANNEL_DESTROY']) {
       const ack = await subscribe(client, tokenA, accountA, `call.${name}.*`);
-      expect(ack).toEqual({ status: 'success', data: { subscribed: expect.arrayContaining([`call.${name}.*`]) as unknown } });
+      expect(ack).toEqual({
+        status: 'success',
+        data: { subscribed: expect.arrayContaining([`call.${name}.*`]) as unknown },
+      });
     }
 
-    const published = (['CHANNEL_CREATE', 'CHANNEL_ANSWER', 'CHANNEL_DESTROY'] as const).map((name) =>
-      callEvent(name, accountA, 'at6dmu4ffk97vnlp6qfq'),
+    const published = (['CHANNEL_CREATE', 'CHANNEL_ANSWER', 'CHANNEL_DESTROY'] as const).map(
+      (name) => callEvent(name, accountA, 'at6dmu4ffk97vnlp6qfq'),
     );
     for (const event of published) await publisher.publish(CALLEVT, event.routingKey, event.body);
 
@@ -86,13 +89,30 @@ describe.each<ClientVersion>(['v4', 'v2'])('call events to socket.io %s clients'
     // One queue, one publisher: once A's last event arrived, every earlier event was dispatched.
     const marker = callEvent('CHANNEL_DESTROY', accountA, 'a-marker');
     await publisher.publish(CALLEVT, marker.routingKey, marker.body);
-    await a.waitFor('CHANNEL_DESTROY', (p) => (p as Record<string, unknown>)['Call-ID'] === 'a-marker');
-    await waitUntil('B to receive its 60 events', () => (b.named('CHANNEL_CREATE').length === 60 ? true : undefined));
+    await a.waitFor(
+      'CHANNEL_DESTROY',
+      (p) => (p as Record<string, unknown>)['Call-ID'] === 'a-marker',
+    );
+    await waitUntil('B to receive its 60 events', () =>
+      b.named('CHANNEL_CREATE').length === 60 ? true : undefined,
+    );
 
-    const accountsSeenByA = a.events.map((e) => (e.payload as { 'Custom-Channel-Vars': { 'Account-ID': string } })['Custom-Channel-Vars']['Account-ID']);
+    const accountsSeenByA = a.events.map(
+      (e) =>
+        (e.payload as { 'Custom-Channel-Vars': { 'Account-ID': string } })['Custom-Channel-Vars'][
+          'Account-ID'
+        ],
+    );
     expect(new Set(accountsSeenByA)).toEqual(new Set([accountA]));
-    expect(a.named('CHANNEL_CREATE').map((p) => (p as Record<string, unknown>)['Call-ID'])).toEqual(ownCallIds);
-    const accountsSeenByB = b.events.map((e) => (e.payload as { 'Custom-Channel-Vars': { 'Account-ID': string } })['Custom-Channel-Vars']['Account-ID']);
+    expect(a.named('CHANNEL_CREATE').map((p) => (p as Record<string, unknown>)['Call-ID'])).toEqual(
+      ownCallIds,
+    );
+    const accountsSeenByB = b.events.map(
+      (e) =>
+        (e.payload as { 'Custom-Channel-Vars': { 'Account-ID': string } })['Custom-Channel-Vars'][
+          'Account-ID'
+        ],
+    );
     expect(new Set(accountsSeenByB)).toEqual(new Set([accountB]));
   });
 
@@ -121,7 +141,9 @@ describe.each<ClientVersion>(['v4', 'v2'])('call events to socket.io %s clients'
     const marker = callEvent('CHANNEL_DESTROY', accountA, 'enc-marker');
     await publisher.publish(CALLEVT, marker.routingKey, marker.body);
     await client.waitFor('CHANNEL_DESTROY');
-    expect(client.named('CHANNEL_CREATE').map((p) => (p as Record<string, unknown>)['Call-ID'])).toEqual(['abc@10.0.0.1']);
+    expect(
+      client.named('CHANNEL_CREATE').map((p) => (p as Record<string, unknown>)['Call-ID']),
+    ).toEqual(['abc@10.0.0.1']);
   });
 
   it('stops delivery after unsubscribe', async () => {
@@ -146,18 +168,53 @@ describe.each<ClientVersion>(['v4', 'v2'])('call events to socket.io %s clients'
     const marker = callEvent('CHANNEL_DESTROY', accountA, 'unsub-marker');
     await publisher.publish(CALLEVT, marker.routingKey, marker.body);
     await client.waitFor('CHANNEL_DESTROY');
-    expect(client.named('CHANNEL_CREATE').map((p) => (p as Record<string, unknown>)['Call-ID'])).toEqual(['before']);
+    expect(
+      client.named('CHANNEL_CREATE').map((p) => (p as Record<string, unknown>)['Call-ID']),
+    ).toEqual(['before']);
+  });
+
+  it('accepts a bindings list and drops everything on unsubscribe without a binding', async () => {
+    const client = await connect();
+    const witness = await connect();
+    const ack = await client.request('subscribe', {
+      auth_token: tokenA,
+      account_id: accountA,
+      bindings: ['call.CHANNEL_CREATE.*', 'call.CHANNEL_ANSWER.*'],
+    });
+    expect(ack).toEqual({
+      status: 'success',
+      data: { subscribed: ['call.CHANNEL_CREATE.*', 'call.CHANNEL_ANSWER.*'] },
+    });
+    await subscribe(witness, tokenA, accountA, 'call.CHANNEL_DESTROY.*');
+
+    const dropped = await client.request('unsubscribe', { auth_token: tokenA });
+    expect(dropped).toEqual({
+      status: 'success',
+      data: { unsubscribed: ['call.CHANNEL_CREATE.*', 'call.CHANNEL_ANSWER.*'], subscribed: [] },
+    });
+    for (const name of ['CHANNEL_CREATE', 'CHANNEL_ANSWER', 'CHANNEL_DESTROY'] as const) {
+      const event = callEvent(name, accountA, `all-${name}`);
+      await publisher.publish(CALLEVT, event.routingKey, event.body);
+    }
+    await witness.waitFor('CHANNEL_DESTROY');
+    expect(client.events).toEqual([]);
   });
 
   it('releases every broker binding once all sockets leave, and keeps shared ones while one stays', async () => {
-    const keysOf = async () => (await brokerBindings(gateway.queuePrefix)).map((b) => `${b.source}:${b.routingKey}`);
-    await waitUntil('earlier tests to release their bindings', async () => ((await keysOf()).length === 0 ? true : undefined));
+    const keysOf = async () =>
+      (await brokerBindings(gateway.queuePrefix)).map((b) => `${b.source}:${b.routingKey}`);
+    await waitUntil('earlier tests to release their bindings', async () =>
+      (await keysOf()).length === 0 ? true : undefined,
+    );
     const first = await connect();
     const second = await connect();
     await subscribe(first, tokenA, accountA, 'call.CHANNEL_CREATE.*');
     await subscribe(second, tokenB, accountB, 'call.CHANNEL_CREATE.*');
     await subscribe(second, tokenB, accountB, 'call.CHANNEL_ANSWER.*');
-    expect(await keysOf()).toEqual(['callevt:call.CHANNEL_ANSWER.*', 'callevt:call.CHANNEL_CREATE.*']);
+    expect(await keysOf()).toEqual([
+      'callevt:call.CHANNEL_ANSWER.*',
+      'callevt:call.CHANNEL_CREATE.*',
+    ]);
 
     second.close();
     await waitUntil('the ANSWER binding to go', async () => {
@@ -170,7 +227,9 @@ describe.each<ClientVersion>(['v4', 'v2'])('call events to socket.io %s clients'
     await first.waitFor('CHANNEL_CREATE');
 
     first.close();
-    await waitUntil('every call binding to go', async () => ((await keysOf()).length === 0 ? true : undefined));
+    await waitUntil('every call binding to go', async () =>
+      (await keysOf()).length === 0 ? true : undefined,
+    );
     expect(gateway.binder.boundKeys()).toEqual([]);
   });
 });

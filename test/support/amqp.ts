@@ -61,9 +61,17 @@ export async function brokerBindings(queuePrefix: string): Promise<BrokerBinding
     'destination_name',
     'routing_key',
   ]);
-  const rows = JSON.parse(stdout) as { source_name: string; destination_name: string; routing_key: string }[];
+  const rows = JSON.parse(stdout) as {
+    source_name: string;
+    destination_name: string;
+    routing_key: string;
+  }[];
   return rows
     .filter((row) => row.destination_name.startsWith(queuePrefix) && row.source_name !== '')
-    .map((row) => ({ source: row.source_name, queue: row.destination_name, routingKey: row.routing_key }))
+    .map((row) => ({
+      source: row.source_name,
+      queue: row.destination_name,
+      routingKey: row.routing_key,
+    }))
     .sort((a, b) => a.routingKey.localeCompare(b.routingKey));
 }

@@ -5,7 +5,13 @@ export type ClientVersion = 'v4' | 'v2';
 
 export interface Ack {
   status: 'success' | 'error';
-  data: { subscribed?: string[]; unsubscribed?: string[]; errors?: string[]; code?: string; temporary?: boolean };
+  data: {
+    subscribed?: string[];
+    unsubscribed?: string[];
+    errors?: string[];
+    code?: string;
+    temporary?: boolean;
+  };
 }
 
 export interface ReceivedEvent {
@@ -40,7 +46,8 @@ interface RawSocket {
  */
 export class EventClient {
   readonly events: ReceivedEvent[] = [];
-  private waiters: { match: (e: ReceivedEvent) => boolean; resolve: (e: ReceivedEvent) => void }[] = [];
+  private waiters: { match: (e: ReceivedEvent) => boolean; resolve: (e: ReceivedEvent) => void }[] =
+    [];
   private disconnected = false;
 
   private constructor(
@@ -53,11 +60,18 @@ export class EventClient {
     socket.on('disconnect', () => (this.disconnected = true));
   }
 
-  static async connect(version: ClientVersion, url: string, timeoutMs = 5000): Promise<EventClient> {
+  static async connect(
+    version: ClientVersion,
+    url: string,
+    timeoutMs = 5000,
+  ): Promise<EventClient> {
     const options = { transports: ['websocket'], forceNew: true, reconnection: false };
     const socket: RawSocket = version === 'v4' ? ioV4(url, options) : ioV2(url, options);
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${version} client did not connect to ${url}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`${version} client did not connect to ${url}`)),
+        timeoutMs,
+      );
       socket.on('connect', () => {
         clearTimeout(timer);
         resolve();
@@ -77,7 +91,10 @@ export class EventClient {
   /** Emits `event` with an acknowledgement callback and resolves with the server's ack. */
   request(event: string, payload: unknown, timeoutMs = 5000): Promise<Ack> {
     return new Promise<Ack>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ack for ${event} within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`no ack for ${event} within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       this.socket.emit(event, payload, (ack: unknown) => {
         clearTimeout(timer);
         resolve(ack as Ack);
@@ -100,7 +117,13 @@ export class EventClient {
     const seen = this.events.find(matches);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const waiter = { match: matches, resolve: (e: ReceivedEvent) => { clearTimeout(timer); resolve(e); } };
+      const waiter = {
+        match: matches,
+        resolve: (e: ReceivedEvent) => {
+          clearTimeout(timer);
+          resolve(e);
+        },
+      };
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
         reject(new Error(`${this.version} client: no ${name} event within ${timeoutMs} ms`));

@@ -52,9 +52,17 @@ export class FakeCrossbar {
   /** Issues a JWT-shaped token like Kazoo 4.x does; `ttlS` sets its `exp`. */
   issueToken(accountId: string, ttlS = 3600): string {
     const exp = Math.floor(Date.now() / 1000) + ttlS;
-    const header = Buffer.from(JSON.stringify({ alg: 'RS256', typ: 'JWT', kid: 'test' })).toString('base64url');
+    const header = Buffer.from(JSON.stringify({ alg: 'RS256', typ: 'JWT', kid: 'test' })).toString(
+      'base64url',
+    );
     const claims = Buffer.from(
-      JSON.stringify({ account_id: accountId, owner_id: randomUUID().replace(/-/g, ''), method: 'cb_user_auth', exp, iss: 'kazoo' }),
+      JSON.stringify({
+        account_id: accountId,
+        owner_id: randomUUID().replace(/-/g, ''),
+        method: 'cb_user_auth',
+        exp,
+        iss: 'kazoo',
+      }),
     ).toString('base64url');
     const token = `${header}.${claims}.${randomBytes(32).toString('base64url')}`;
     this.tokens.set(token, { accountId, exp });
@@ -101,7 +109,11 @@ export class FakeCrossbar {
     this.hits.set(path, (this.hits.get(path) ?? 0) + 1);
     if (this.fault === 'hang') return;
     if (this.fault) {
-      return this.send(response, this.fault.status, errorEnvelope(this.fault.status, 'internal_error', undefined));
+      return this.send(
+        response,
+        this.fault.status,
+        errorEnvelope(this.fault.status, 'internal_error', undefined),
+      );
     }
     const token = headerOf(request, 'x-auth-token');
     const record = token ? this.tokens.get(token) : undefined;
@@ -113,18 +125,22 @@ export class FakeCrossbar {
       return this.send(response, 401, errorEnvelope(401, 'invalid_credentials', token));
     }
     if (path === '/v2/token_auth') {
-      return this.send(response, 200, successEnvelope(token, {
-        account_id: record.accountId,
-        owner_id: '8e248327b85591955749e53ea45b6baa',
-        method: 'cb_user_auth',
-        exp: record.exp,
-        iss: 'kazoo',
-        account_name: `account ${record.accountId.slice(0, 6)}`,
-        apps: [],
-        language: 'en-us',
-        is_reseller: this.hasChildren(record.accountId),
-        reseller_id: this.parents.get(record.accountId) ?? record.accountId,
-      }));
+      return this.send(
+        response,
+        200,
+        successEnvelope(token, {
+          account_id: record.accountId,
+          owner_id: '8e248327b85591955749e53ea45b6baa',
+          method: 'cb_user_auth',
+          exp: record.exp,
+          iss: 'kazoo',
+          account_name: `account ${record.accountId.slice(0, 6)}`,
+          apps: [],
+          language: 'en-us',
+          is_reseller: this.hasChildren(record.accountId),
+          reseller_id: this.parents.get(record.accountId) ?? record.accountId,
+        }),
+      );
     }
     const account = /^\/v2\/accounts\/([^/]+)$/.exec(path)?.[1];
     if (account !== undefined) {
@@ -135,14 +151,18 @@ export class FakeCrossbar {
       if (!this.isAncestorOrSelf(record.accountId, accountId)) {
         return this.send(response, 403, errorEnvelope(403, 'forbidden', token));
       }
-      return this.send(response, 200, successEnvelope(token, {
-        id: accountId,
-        name: `account ${accountId.slice(0, 6)}`,
-        realm: `${accountId.slice(0, 8)}.sip.example.com`,
-        enabled: true,
-        superduper_admin: false,
-        reseller_id: this.parents.get(accountId) ?? accountId,
-      }));
+      return this.send(
+        response,
+        200,
+        successEnvelope(token, {
+          id: accountId,
+          name: `account ${accountId.slice(0, 6)}`,
+          realm: `${accountId.slice(0, 8)}.sip.example.com`,
+          enabled: true,
+          superduper_admin: false,
+          reseller_id: this.parents.get(accountId) ?? accountId,
+        }),
+      );
     }
     return this.send(response, 404, errorEnvelope(404, 'not_found', token));
   }
@@ -180,11 +200,22 @@ function envelopeBase(token: string | undefined): Record<string, unknown> {
 }
 
 function successEnvelope(token: string, data: object): object {
-  return { ...envelopeBase(token), revision: randomBytes(16).toString('hex'), status: 'success', data };
+  return {
+    ...envelopeBase(token),
+    revision: randomBytes(16).toString('hex'),
+    status: 'success',
+    data,
+  };
 }
 
 /** Crossbar's error envelope (`api_util:create_resp_envelope/1`, `cb_context:add_system_error/2`). */
 function errorEnvelope(status: number, message: string, token: string | undefined): object {
   const text = message.replace(/_/g, ' ');
-  return { ...envelopeBase(token), status: 'error', message, error: String(status), data: { message: text } };
+  return {
+    ...envelopeBase(token),
+    status: 'error',
+    message,
+    error: String(status),
+    data: { message: text },
+  };
 }

@@ -1,3 +1,5 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { INestApplication, Type } from '@nestjs/common';
 import { QueueBinder } from '../../src/amqp/queue-binder';
 import { startGateway } from '../../src/bootstrap';
@@ -30,7 +32,7 @@ export async function startTestGateway(
     ...env,
   });
   const app = await startGateway(environment, features);
-  const address = app.getHttpServer().address() as { port: number };
+  const address = (app.getHttpServer() as Server).address() as AddressInfo;
   const url = `http://127.0.0.1:${address.port}`;
   const node = app.get(NodeIdentity);
   return {

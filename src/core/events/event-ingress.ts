@@ -13,8 +13,16 @@ export class MalformedEventError extends Error {
   }
 }
 
+/** What a consumer hands over when a body is not valid (possibly gzipped) JSON. */
+export class UnreadableMessage {
+  constructor(readonly reason: string) {}
+}
+
+/** A Kazoo message is a plain JSON object; arrays, scalars and `UnreadableMessage`s are not. */
 export function isKazooMessage(value: unknown): value is KazooMessage {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+  return (
+    typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype
+  );
 }
 
 /**
@@ -36,9 +44,9 @@ export class EventIngress {
     this.stats.received++;
     if (!isKazooMessage(message)) {
       this.stats.malformed++;
-      throw new MalformedEventError(
-        `${delivery.exchange}::${delivery.routingKey} is not a JSON object`,
-      );
+      const reason =
+        message instanceof UnreadableMessage ? message.reason : 'the body is not a JSON object';
+      throw new MalformedEventError(`${delivery.exchange}::${delivery.routingKey}: ${reason}`);
     }
     const prefix = this.families.prefixOf(family);
     const event = family.describe(message, delivery);

@@ -33,13 +33,15 @@ export class FamilyRegistry implements OnModuleInit {
       const options = this.discovery.getMetadataByDecorator(EventFamilyProvider, wrapper);
       const family = wrapper.instance as EventFamily | undefined;
       if (!options || !family) continue;
-      this.register(options.prefix, family, wrapper.name);
+      this.register(options.prefix, family, String(wrapper.name));
     }
   }
 
   register(prefix: string, family: EventFamily, source = family.constructor.name): void {
     if (!PREFIX.test(prefix)) {
-      throw new FamilyRegistrationError(`${source}: family prefix "${prefix}" is not a lower-case word`);
+      throw new FamilyRegistrationError(
+        `${source}: family prefix "${prefix}" is not a lower-case word`,
+      );
     }
     const existing = this.byPrefix.get(prefix);
     if (existing) {

@@ -243,7 +243,10 @@ describe('SubscriptionRegistry', () => {
     ];
     for (const [step, sessions, subscriptions] of steps) {
       step();
-      expect([registry.sessionCount, registry.subscriptionCount]).toEqual([sessions, subscriptions]);
+      expect([registry.sessionCount, registry.subscriptionCount]).toEqual([
+        sessions,
+        subscriptions,
+      ]);
     }
   });
 });

@@ -1,7 +1,8 @@
 import type { FamilyBinding } from '../families/event-family';
 import type { Session, Subscription } from '../session';
 
-const subscriptionKey = (accountId: string, binding: string): string => `${accountId}\u0000${binding}`;
+const subscriptionKey = (accountId: string, binding: string): string =>
+  `${accountId}\u0000${binding}`;
 const indexKey = (family: string, accountId: string): string => `${family}\u0000${accountId}`;
 
 /**
@@ -50,7 +51,9 @@ export class SubscriptionRegistry {
 
   /** Removes every subscription of the session (of one account when given) and returns them. */
   removeAll(session: Session, accountId?: string): Subscription[] {
-    const removed = this.of(session).filter((s) => accountId === undefined || s.accountId === accountId);
+    const removed = this.of(session).filter(
+      (s) => accountId === undefined || s.accountId === accountId,
+    );
     removed.forEach((s) => this.detach(s));
     return removed;
   }

@@ -1,9 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import {
-  BadRequestError,
-  InvalidAccountError,
-  TokenRequiredError,
-} from '../errors';
+import { BadRequestError, InvalidAccountError, TokenRequiredError } from '../errors';
 import { FamilyRegistry } from '../families/family.registry';
 import type { Session, Subscription } from '../session';
 import {
@@ -69,7 +65,8 @@ export class SubscriptionService {
       ...(command.accountId === undefined ? ['account_id'] : []),
       ...(command.bindings.length === 0 ? ['binding'] : []),
     ];
-    if (missing.length > 0) throw new BadRequestError(`missing required keys : ${missing.join(', ')}`);
+    if (missing.length > 0)
+      throw new BadRequestError(`missing required keys : ${missing.join(', ')}`);
     const accountId = checkAccountId(command.accountId as string);
     const parsed = command.bindings.map((binding) => this.families.parse(binding));
 
@@ -111,7 +108,8 @@ export class SubscriptionService {
     }
     removed.forEach((subscription) => this.release(subscription));
     return {
-      unsubscribed: bindings.length > 0 ? [...bindings] : unique(removed.map((s) => s.binding.binding)),
+      unsubscribed:
+        bindings.length > 0 ? [...bindings] : unique(removed.map((s) => s.binding.binding)),
       subscribed: this.bindingsOf(session),
     };
   }
@@ -129,7 +127,10 @@ export class SubscriptionService {
   private inOrder<T>(session: Session, request: () => Promise<T>): Promise<T> {
     const previous = this.queues.get(session) ?? Promise.resolve();
     const result = previous.then(request, request);
-    this.queues.set(session, result.catch(() => undefined));
+    this.queues.set(
+      session,
+      result.catch(() => undefined),
+    );
     return result;
   }
 
@@ -152,4 +153,3 @@ function checkAccountId(accountId: string): string {
 function unique(values: string[]): string[] {
   return [...new Set(values)];
 }
-

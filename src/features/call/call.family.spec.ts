@@ -195,17 +195,14 @@ describe('CallFamily', () => {
       expect(event?.name).toBe(name);
     });
 
-    it.each([
-      ['CHANNEL_EXECUTE'],
-      ['channel_create'],
-      [''],
-      [42],
-      [undefined],
-    ])('returns undefined for Event-Name %j', (name) => {
-      const message: KazooMessage = { ...loadFixture().body, 'Event-Name': name };
-      expect(
-        family.describe(message, { exchange: 'callevt', routingKey: 'call.CHANNEL_EXECUTE.x' }),
-      ).toBeUndefined();
-    });
+    it.each([['CHANNEL_EXECUTE'], ['channel_create'], [''], [42], [undefined]])(
+      'returns undefined for Event-Name %j',
+      (name) => {
+        const message: KazooMessage = { ...loadFixture().body, 'Event-Name': name };
+        expect(
+          family.describe(message, { exchange: 'callevt', routingKey: 'call.CHANNEL_EXECUTE.x' }),
+        ).toBeUndefined();
+      },
+    );
   });
 });

@@ -53,7 +53,10 @@ export class SocketIoGateway implements OnGatewayConnection, OnGatewayDisconnect
   }
 
   @SubscribeMessage('subscribe')
-  async onSubscribe(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): Promise<EventAck> {
+  async onSubscribe(
+    @ConnectedSocket() socket: Socket,
+    @MessageBody() body: unknown,
+  ): Promise<EventAck> {
     try {
       const request = parseRequest(body, 'subscribe');
       const bindings = request.bindings ?? (request.binding !== undefined ? [request.binding] : []);
@@ -71,10 +74,14 @@ export class SocketIoGateway implements OnGatewayConnection, OnGatewayDisconnect
   }
 
   @SubscribeMessage('unsubscribe')
-  async onUnsubscribe(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): Promise<EventAck> {
+  async onUnsubscribe(
+    @ConnectedSocket() socket: Socket,
+    @MessageBody() body: unknown,
+  ): Promise<EventAck> {
     try {
       const request = parseRequest(body, 'unsubscribe');
-      const bindings = request.bindings ?? (request.binding !== undefined ? [request.binding] : undefined);
+      const bindings =
+        request.bindings ?? (request.binding !== undefined ? [request.binding] : undefined);
       const result = await this.subscriptions.unsubscribe(sessionOf(socket), {
         token: request.auth_token,
         accountId: request.account_id,
@@ -90,7 +97,9 @@ export class SocketIoGateway implements OnGatewayConnection, OnGatewayDisconnect
   private fail(socket: Socket, thrown: unknown): EventAck {
     const error = toGatewayError(thrown);
     if (!(thrown instanceof GatewayError)) {
-      this.logger.error(`request failed: ${thrown instanceof Error ? thrown.stack : String(thrown)}`);
+      this.logger.error(
+        `request failed: ${thrown instanceof Error ? thrown.stack : String(thrown)}`,
+      );
     }
     socket.emit(error.isAuthFailure ? 'auth_failure' : 'error', {
       message: error.message,
