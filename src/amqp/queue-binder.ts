@@ -60,10 +60,11 @@ export class QueueBinder implements BrokerBindings, OnApplicationBootstrap {
   }
 
   async acquire(family: string, keys: readonly BrokerKey[]): Promise<void> {
+    // Resolve every queue first so a bad key rejects before any reference is taken.
+    const wanted = keys.map((key) => ({ ...key, queue: this.queueOf(family, key.exchange) }));
     const pending: Promise<void>[] = [];
-    for (const key of keys) {
-      const queue = this.queueOf(family, key.exchange);
-      const id = `${queue}\u0000${key.exchange}\u0000${key.routingKey}`;
+    for (const key of wanted) {
+      const id = `${key.queue}\u0000${key.exchange}\u0000${key.routingKey}`;
       const bound = this.keys.get(id);
       if (bound) {
         bound.count++;
@@ -71,12 +72,7 @@ export class QueueBinder implements BrokerBindings, OnApplicationBootstrap {
         pending.push(this.tail);
         continue;
       }
-      const entry: BoundKey = {
-        queue,
-        exchange: key.exchange,
-        routingKey: key.routingKey,
-        count: 1,
-      };
+      const entry: BoundKey = { ...key, count: 1 };
       this.keys.set(id, entry);
       pending.push(this.enqueue(`bind ${describe(entry)}`, (channel) => this.bind(channel, entry)));
     }

@@ -80,8 +80,9 @@ function unavailable(reason: string): AuthUnavailableError {
   return new AuthUnavailableError(reason);
 }
 
+/** Duck-typed: fetch's errors may come from another realm, where `instanceof Error` fails. */
 function describeFetchError(error: unknown): string {
-  if (error instanceof Error && error.name === 'TimeoutError') return 'crossbar timed out';
-  const cause = error instanceof Error ? (error.cause as { code?: string } | undefined) : undefined;
-  return `crossbar unreachable${cause?.code ? ` (${cause.code})` : ''}`;
+  const { name, cause } = (error ?? {}) as { name?: unknown; cause?: { code?: unknown } };
+  if (name === 'TimeoutError') return 'crossbar timed out';
+  return `crossbar unreachable${typeof cause?.code === 'string' ? ` (${cause.code})` : ''}`;
 }

@@ -155,16 +155,14 @@ describe('loadEnvironment', () => {
       }
     });
 
-    // BUG (reported): redactCredentials (src/config/environment.ts:94) only strips a
-    // `//user:password@` run without `/` or `@` in it, so a URL that lacks `//` or has an
-    // unescaped `/` or `@` in the password is printed with the password in the boot error.
+    // Passwords may hold unescaped '/' or '@', and a URL may lack its scheme.
     const leaking: ReadonlyArray<readonly [string, readonly string[]]> = [
       ['guest:s3cret@rabbit:5672', ['s3cret']],
       ['amqp://guest:s3/cret@rabbit:5672', ['s3/cret', 'cret']],
       ['amqp://guest:s3@cret@rabbit:5672', ['s3@cret', 'cret']],
     ];
 
-    it.each(leaking)('BUG: are redacted from the error for %j', (value, secrets) => {
+    it.each(leaking)('are redacted from the error for %j', (value, secrets) => {
       const error = failureOf({ AMQP_URL: value });
       expect(error.problems).toHaveLength(1);
       expect(error.problems[0].startsWith('AMQP_URL=')).toBe(true);

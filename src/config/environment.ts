@@ -91,7 +91,8 @@ export class InvalidEnvironmentError extends Error {
 
 /** Keeps passwords in URLs such as AMQP_URL out of boot errors and logs. */
 export function redactCredentials(value: string | undefined): string | undefined {
-  return value?.replace(/\/\/([^/@]*)@/, '//***@');
+  // Up to the last '@': passwords may themselves contain '@' or '/'.
+  return value?.replace(/^([a-z][a-z0-9+.-]*:\/\/)?.*@/i, '$1***@');
 }
 
 /**

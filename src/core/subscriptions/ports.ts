@@ -5,7 +5,10 @@ import type { BrokerKey } from '../families/event-family';
  * reference-count keys so the first acquirer binds and the last releaser unbinds.
  */
 export interface BrokerBindings {
-  /** Resolves once every key is bound on the broker (or recorded to be bound on reconnect). */
+  /**
+   * Resolves once every key is bound on the broker (or recorded to be bound on reconnect).
+   * A rejected acquire holds no references: there is nothing to release.
+   */
   acquire(family: string, keys: readonly BrokerKey[]): Promise<void>;
   release(family: string, keys: readonly BrokerKey[]): void;
 }

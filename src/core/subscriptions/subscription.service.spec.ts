@@ -75,8 +75,10 @@ class FakeBroker implements BrokerBindings {
 
   acquire(family: string, keys: readonly BrokerKey[]): Promise<void> {
     this.acquired.push({ family, keys });
+    // A rejected acquire holds no references (BrokerBindings contract).
+    if (this.failWith) return Promise.reject(this.failWith);
     for (const key of keys) this.counts.set(id(key), (this.counts.get(id(key)) ?? 0) + 1);
-    return this.failWith ? Promise.reject(this.failWith) : Promise.resolve();
+    return Promise.resolve();
   }
 
   release(family: string, keys: readonly BrokerKey[]): void {
@@ -522,11 +524,8 @@ describe('SubscriptionService', () => {
     });
   });
 
-  // BUG (reported): "Subscribes all bindings or none" does not hold when the broker refuses to
-  // bind. doSubscribe adds every binding to the registry before awaiting broker.acquire and
-  // never rolls back, so a subscribe that rejects leaves subscriptions (and broker references)
-  // behind that the client was told failed.
-  it('BUG: a subscribe whose broker acquire fails leaves no subscription behind', async () => {
+  // All or nothing holds at the broker too: a rejected acquire rolls the whole request back.
+  it('leaves no subscription behind when the broker acquire fails', async () => {
     broker.failWith = new Error('no consumer for exchange callevt');
     await expect(
       service.subscribe(session, {
@@ -537,5 +536,7 @@ describe('SubscriptionService', () => {
     ).rejects.toThrow('no consumer for exchange callevt');
     expect(service.bindingsOf(session)).toEqual([]);
     expect(registry.subscriptionCount).toBe(0);
+    expect(broker.counts.size).toBe(0);
+    expect(broker.released).toEqual([]);
   });
 });

@@ -73,15 +73,26 @@ export class SubscriptionService {
     await this.authorizer.authorize(token, accountId);
     if (this.closed.has(session)) return [];
 
-    const acquisitions: Promise<void>[] = [];
+    const added: Subscription[] = [];
     for (const { prefix, parsed: binding } of parsed) {
-      const { added } = this.registry.add(session, accountId, prefix, binding, {
+      const result = this.registry.add(session, accountId, prefix, binding, {
         name: command.name,
         metadata: command.metadata,
       });
-      if (added) acquisitions.push(this.broker.acquire(prefix, binding.brokerKeys));
+      if (result.added) added.push(result.subscription);
     }
-    await Promise.all(acquisitions);
+    const outcomes = await Promise.allSettled(
+      added.map((s) => this.broker.acquire(s.family, s.binding.brokerKeys)),
+    );
+    const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failure) {
+      // All or nothing: undo this request, releasing only what the broker did take.
+      added.forEach((subscription, i) => {
+        this.registry.remove(session, subscription.accountId, subscription.binding.binding);
+        if (outcomes[i].status === 'fulfilled') this.release(subscription);
+      });
+      throw failure.reason;
+    }
     return this.bindingsOf(session);
   }
 
