@@ -18,7 +18,7 @@ export function createLogger(env: Environment): ConsoleLogger {
   return new ConsoleLogger('Blackhole', {
     logLevels: LEVELS[env.LOG_LEVEL],
     json: env.LOG_FORMAT === 'json',
-    colors: env.LOG_FORMAT === 'text' && process.stdout.isTTY,
+    colors: env.LOG_FORMAT === 'text' && process.stdout.isTTY === true,
   });
 }
 
