@@ -2,6 +2,7 @@ import { DynamicModule, Module, Type } from '@nestjs/common';
 import { AmqpModule } from './amqp/amqp.module';
 import { type Environment } from './config/environment';
 import { EnvironmentModule } from './config/environment.module';
+import type { Clock } from './core/clock';
 import { CoreModule } from './core/core.module';
 import { defaultFeatures } from './features';
 import { GatewaysModule } from './gateways/gateways.module';
@@ -12,16 +13,18 @@ export interface AppOptions {
   readonly environment: Environment;
   /** Event family modules; defaults to the built-in ones. Add your own here. */
   readonly features?: readonly Type[];
+  /** Time source; tests pass one they control. */
+  readonly clock?: Clock;
 }
 
 /** Composition root: the one place that lists every module of the application. */
 @Module({})
 export class AppModule {
-  static register({ environment, features = defaultFeatures }: AppOptions): DynamicModule {
+  static register({ environment, features = defaultFeatures, clock }: AppOptions): DynamicModule {
     return {
       module: AppModule,
       imports: [
-        EnvironmentModule.forRoot(environment),
+        EnvironmentModule.forRoot(environment, clock),
         CoreModule,
         AmqpModule,
         GatewaysModule,

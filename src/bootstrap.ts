@@ -1,8 +1,7 @@
 import type { INestApplication, LogLevel } from '@nestjs/common';
 import { ConsoleLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import type { Type } from '@nestjs/common';
-import { AppModule } from './app.module';
+import { AppModule, type AppOptions } from './app.module';
 import { type Environment, type LogLevelName } from './config/environment';
 
 const LEVELS: Record<LogLevelName, LogLevel[]> = {
@@ -25,9 +24,9 @@ export function createLogger(env: Environment): ConsoleLogger {
 /** Builds and starts the gateway; shared by `main.ts`, the demo and the end-to-end tests. */
 export async function startGateway(
   environment: Environment,
-  features?: readonly Type[],
+  options: Omit<AppOptions, 'environment'> = {},
 ): Promise<INestApplication> {
-  const app = await NestFactory.create(AppModule.register({ environment, features }), {
+  const app = await NestFactory.create(AppModule.register({ environment, ...options }), {
     logger: createLogger(environment),
   });
   app.enableShutdownHooks();

@@ -1,9 +1,13 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { Environment } from '../config/environment';
-import { AccountForbiddenError, TokenInvalidError } from '../core/errors';
-import type { AccountAuthorizer, TokenIdentity } from '../core/subscriptions/ports';
-import { CrossbarClient, type TokenInfo } from './crossbar.client';
+import { AccountForbiddenError, InvalidBindingError, TokenInvalidError } from '../core/errors';
+import type {
+  AccountAuthorizer,
+  AccountDirectory,
+  TokenIdentity,
+} from '../core/subscriptions/ports';
+import { type AccountAccess, CrossbarClient, type TokenInfo } from './crossbar.client';
 import { type Clock, TtlCache } from './ttl-cache';
 
 /** Injection token for the clock the caches use; tests move time instead of sleeping. */
@@ -17,10 +21,10 @@ type Verdict<T> = { ok: true; value: T } | { ok: false };
  * Temporary Crossbar failures propagate and are never cached.
  */
 @Injectable()
-export class AuthService implements AccountAuthorizer {
+export class AuthService implements AccountAuthorizer, AccountDirectory {
   private readonly logger = new Logger(AuthService.name);
   private readonly identities: TtlCache<Verdict<TokenInfo>>;
-  private readonly grants: TtlCache<boolean>;
+  private readonly grants: TtlCache<AccountAccess>;
   private readonly positiveTtlMs: number;
   private readonly negativeTtlMs: number;
 
@@ -43,16 +47,34 @@ export class AuthService implements AccountAuthorizer {
   async authorize(token: string, accountId: string): Promise<TokenIdentity> {
     const info = await this.tokenInfo(token);
     if (info.accountId === accountId) return { accountId: info.accountId };
+    await this.access(token, info, accountId);
+    return { accountId: info.accountId };
+  }
+
+  async realmOf(token: string, accountId: string): Promise<string> {
+    const access = await this.access(token, await this.tokenInfo(token), accountId);
+    if (access.realm === undefined) {
+      throw new InvalidBindingError(`account ${accountId} has no realm`);
+    }
+    return access.realm;
+  }
+
+  /** Crossbar's answer to "may this token read that account?", cached like token checks. */
+  private async access(
+    token: string,
+    info: TokenInfo,
+    accountId: string,
+  ): Promise<AccountAccess & { allowed: true }> {
     const key = `${tokenDigest(token)}:${accountId}`;
-    const allowed = await this.grants.get(key, async () => {
-      const granted = await this.crossbar.canAccessAccount(token, accountId);
-      return { value: granted, ttlMs: granted ? this.positiveTtl(info) : this.negativeTtlMs };
+    const access = await this.grants.get(key, async () => {
+      const answer = await this.crossbar.account(token, accountId);
+      return { value: answer, ttlMs: answer.allowed ? this.positiveTtl(info) : this.negativeTtlMs };
     });
-    if (!allowed) {
+    if (!access.allowed) {
       this.logger.debug(`token ${tokenTag(token)} refused account ${accountId}`);
       throw new AccountForbiddenError();
     }
-    return { accountId: info.accountId };
+    return access;
   }
 
   private async tokenInfo(token: string): Promise<TokenInfo> {

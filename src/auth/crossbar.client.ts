@@ -10,8 +10,16 @@ export interface TokenInfo {
 
 interface CrossbarEnvelope {
   readonly status?: unknown;
-  readonly data?: { readonly account_id?: unknown; readonly exp?: unknown };
+  readonly data?: {
+    readonly account_id?: unknown;
+    readonly exp?: unknown;
+    readonly realm?: unknown;
+  };
 }
+
+/** Whether a token may read an account, and what Crossbar told about it when it may. */
+export type AccountAccess =
+  { readonly allowed: false } | { readonly allowed: true; readonly realm?: string };
 
 /**
  * The two Crossbar calls Blackhole needs, made with the client's own token. It only speaks
@@ -45,11 +53,17 @@ export class CrossbarClient {
    * `GET /accounts/{id}`: Crossbar answers 200 only to the account itself, its ancestors
    * (resellers) and super-admins, which is exactly Kazoo's hierarchy rule.
    */
-  async canAccessAccount(token: string, accountId: string): Promise<boolean> {
+  async account(token: string, accountId: string): Promise<AccountAccess> {
     const response = await this.get(`/accounts/${encodeURIComponent(accountId)}`, token);
-    if (response.status === 200) return true;
+    if (response.status === 200) {
+      const realm = response.body?.data?.realm;
+      return {
+        allowed: true,
+        realm: typeof realm === 'string' && realm !== '' ? realm : undefined,
+      };
+    }
     if (response.status === 401) throw new TokenInvalidError();
-    if (response.status === 403 || response.status === 404) return false;
+    if (response.status === 403 || response.status === 404) return { allowed: false };
     throw unavailable(`accounts answered ${response.status}`);
   }
 

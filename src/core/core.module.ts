@@ -5,6 +5,7 @@ import { EventIngress } from './events/event-ingress';
 import { EventStats } from './events/event-stats';
 import { FamilyRegistry } from './families/family.registry';
 import { SubscriptionRegistry } from './subscriptions/subscription.registry';
+import { MonthlyRollover } from './subscriptions/monthly-rollover';
 import { SubscriptionService } from './subscriptions/subscription.service';
 
 /**
@@ -20,7 +21,15 @@ import { SubscriptionService } from './subscriptions/subscription.service';
     { provide: EventStats, useFactory: () => new EventStats() },
     SubscriptionService,
     EventIngress,
+    MonthlyRollover,
   ],
-  exports: [FamilyRegistry, SubscriptionRegistry, SubscriptionService, EventIngress, EventStats],
+  exports: [
+    FamilyRegistry,
+    SubscriptionRegistry,
+    SubscriptionService,
+    EventIngress,
+    EventStats,
+    MonthlyRollover,
+  ],
 })
 export class CoreModule {}

@@ -3,6 +3,7 @@
  * Family modules import from here and from `amqp/family-subscription`, nothing else in `src`.
  */
 export type {
+  BindingContext,
   BrokerKey,
   Delivery,
   EventFamily,

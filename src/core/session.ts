@@ -1,4 +1,4 @@
-import type { FamilyBinding, KazooMessage } from './families/event-family';
+import type { BrokerKey, FamilyBinding, KazooMessage } from './families/event-family';
 
 /**
  * One connected client, whatever its protocol. Transports implement it; the core only ever
@@ -15,8 +15,11 @@ export interface Session {
 export interface Subscription {
   readonly session: Session;
   readonly accountId: string;
+  /** Prefix of the family that owns the binding. */
   readonly family: string;
   readonly binding: FamilyBinding;
+  /** Broker keys held for this subscription; replaced when month-scoped keys roll over. */
+  brokerKeys: readonly BrokerKey[];
   /** Free-form label and data a client may attach; kept for listings. */
   readonly name?: unknown;
   readonly metadata?: unknown;
@@ -26,9 +29,13 @@ export interface Subscription {
 export interface OutboundEvent {
   readonly family: string;
   readonly accountId: string;
+  /** Kazoo's event name (`Event-Name`). */
   readonly name: string;
   readonly key: string;
   readonly payload: KazooMessage;
+  /** Name and payload for Kazoo 3.x clients (socket.io). */
+  readonly legacyName: string;
+  readonly legacyPayload: KazooMessage;
   readonly routingKey: string;
   /** The session's subscriptions this event matched, in subscription order (at least one). */
   readonly matched: readonly Subscription[];

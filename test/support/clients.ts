@@ -1,5 +1,6 @@
 import { io as ioV4 } from 'socket.io-client';
 import ioV2 from 'socket.io-client-v2';
+import { CALL_EVENTS } from '../../src/features/call/call.family';
 
 export type ClientVersion = 'v4' | 'v2';
 
@@ -19,23 +20,18 @@ export interface ReceivedEvent {
   readonly payload: unknown;
 }
 
-/** The server events tests listen for. socket.io 2.x has no `onAny`, so names are listed. */
-const WATCHED = [
-  'CHANNEL_CREATE',
-  'CHANNEL_ANSWER',
-  'CHANNEL_DESTROY',
-  'CHANNEL_HOLD',
-  'CHANNEL_UNHOLD',
-  'CHANNEL_BRIDGE',
-  'PARK_PARKED',
-  'PARK_RETRIEVED',
-  'PARK_ABANDONED',
-  'auth_failure',
-  'error',
-];
+/** Events every client records; socket.io 2.x has no `onAny`, so v2 clients listen by name. */
+const ALWAYS_WATCHED = [...CALL_EVENTS, 'auth_failure', 'error'];
+
+export interface ConnectOptions {
+  /** More event names a v2 client must listen for (v4 clients record every event). */
+  readonly watch?: readonly string[];
+  readonly timeoutMs?: number;
+}
 
 interface RawSocket {
   on(event: string, listener: (...args: unknown[]) => void): unknown;
+  onAny?(listener: (event: string, ...args: unknown[]) => void): unknown;
   emit(event: string, ...args: unknown[]): unknown;
   close(): unknown;
 }
@@ -53,9 +49,14 @@ export class EventClient {
   private constructor(
     readonly version: ClientVersion,
     private readonly socket: RawSocket,
+    watch: readonly string[],
   ) {
-    for (const name of WATCHED) {
-      socket.on(name, (payload: unknown) => this.record({ name, payload }));
+    if (socket.onAny) {
+      socket.onAny((name: string, payload: unknown) => this.record({ name, payload }));
+    } else {
+      for (const name of new Set([...ALWAYS_WATCHED, ...watch])) {
+        socket.on(name, (payload: unknown) => this.record({ name, payload }));
+      }
     }
     socket.on('disconnect', () => (this.disconnected = true));
   }
@@ -63,7 +64,7 @@ export class EventClient {
   static async connect(
     version: ClientVersion,
     url: string,
-    timeoutMs = 5000,
+    { watch = [], timeoutMs = 5000 }: ConnectOptions = {},
   ): Promise<EventClient> {
     const options = { transports: ['websocket'], forceNew: true, reconnection: false };
     const socket: RawSocket = version === 'v4' ? ioV4(url, options) : ioV2(url, options);
@@ -81,7 +82,7 @@ export class EventClient {
         reject(error instanceof Error ? error : new Error(String(error)));
       });
     });
-    return new EventClient(version, socket);
+    return new EventClient(version, socket, watch);
   }
 
   get isDisconnected(): boolean {
@@ -99,6 +100,15 @@ export class EventClient {
         clearTimeout(timer);
         resolve(ack as Ack);
       });
+    });
+  }
+
+  /** `subscribe` with an acknowledgement; `binding` may be one binding or a list. */
+  subscribe(token: string, accountId: string, binding: string | readonly string[]): Promise<Ack> {
+    return this.request('subscribe', {
+      auth_token: token,
+      account_id: accountId,
+      ...(typeof binding === 'string' ? { binding } : { bindings: binding }),
     });
   }
 

@@ -5,6 +5,7 @@ import { QueueBinder } from '../../src/amqp/queue-binder';
 import { startGateway } from '../../src/bootstrap';
 import { loadEnvironment } from '../../src/config/environment';
 import { NodeIdentity } from '../../src/config/node-identity';
+import type { Clock } from '../../src/core/clock';
 import { AMQP_URL } from './amqp';
 
 export interface TestGateway {
@@ -22,6 +23,7 @@ export interface TestGateway {
 export async function startTestGateway(
   env: Record<string, string>,
   features?: readonly Type[],
+  clock?: Clock,
 ): Promise<TestGateway> {
   const environment = loadEnvironment({
     PORT: '0',
@@ -31,7 +33,7 @@ export async function startTestGateway(
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'error',
     ...env,
   });
-  const app = await startGateway(environment, features);
+  const app = await startGateway(environment, { features, clock });
   const address = (app.getHttpServer() as Server).address() as AddressInfo;
   const url = `http://127.0.0.1:${address.port}`;
   const node = app.get(NodeIdentity);

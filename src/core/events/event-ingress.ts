@@ -68,6 +68,8 @@ export class EventIngress {
           name: event.name,
           key: event.key,
           payload: event.payload,
+          legacyName: event.legacyName ?? event.name,
+          legacyPayload: event.legacyPayload ?? event.payload,
           routingKey: delivery.routingKey,
           matched,
         });

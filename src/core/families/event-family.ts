@@ -19,11 +19,18 @@ export interface FamilyBinding {
   readonly binding: string;
   /**
    * AMQP topic pattern matched against `FamilyEvent.key` of delivered events, with client ids
-   * already encoded. It never needs to mention the account: accounts are compared separately.
+   * already encoded. It need not mention the account: accounts are compared separately.
    */
   readonly pattern: string;
-  /** Broker keys this binding needs on the family's node queue. */
-  readonly brokerKeys: readonly BrokerKey[];
+}
+
+/** What a family may know about the account a binding is subscribed for. */
+export interface BindingContext {
+  readonly accountId: string;
+  /** The moment the keys are computed; month-scoped keys (MODB) derive from it. */
+  readonly now: Date;
+  /** The account's SIP realm, from Crossbar's account document (presence needs it). */
+  realm(): Promise<string>;
 }
 
 /** What a family makes of one delivered message. */
@@ -32,10 +39,14 @@ export interface FamilyEvent {
   readonly accountId: string | undefined;
   /** Key matched against the subscriptions' patterns, normally the AMQP routing key. */
   readonly key: string;
-  /** Event name sent to socket.io clients (`CHANNEL_CREATE`, `participants_event`, …). */
+  /** Kazoo's name of the event (its `Event-Name`), as Kazoo 4.x clients see it. */
   readonly name: string;
-  /** Payload sent to socket.io clients. */
+  /** The message as Kazoo published it. */
   readonly payload: KazooMessage;
+  /** The event name Kazoo 3.x socket.io clients expect, when it differs from `name`. */
+  readonly legacyName?: string;
+  /** The payload Kazoo 3.x socket.io clients expect, when it differs from `payload`. */
+  readonly legacyPayload?: KazooMessage;
 }
 
 /** Where a message came from. */
@@ -44,12 +55,30 @@ export interface Delivery {
   readonly routingKey: string;
 }
 
-export interface EventFamily {
+/**
+ * An event family. `B` is the family's own parsed form of a binding; the core only reads
+ * `binding` and `pattern` from it and hands it back to `brokerKeys`.
+ *
+ * @publicApi
+ */
+export interface EventFamily<B extends FamilyBinding = FamilyBinding> {
   /**
-   * Parses a client binding whose first word is this family's prefix. Throws
-   * `InvalidBindingError` with a message naming the binding when it is not acceptable.
+   * The bindings this family offers, in Kazoo 4.x's template form (`call.CHANNEL_CREATE.{CALL_ID}`),
+   * listed by `GET /v2/websockets`.
    */
-  parseBinding(binding: string): FamilyBinding;
+  readonly availableBindings: readonly string[];
+
+  /**
+   * Validates a client binding whose first word is this family's prefix (or an alias). Throws
+   * `InvalidBindingError` with a message naming what is wrong.
+   */
+  parseBinding(binding: string): B;
+
+  /** The keys the family's node queues need bound for `binding` in one account. */
+  brokerKeys(
+    binding: B,
+    context: BindingContext,
+  ): readonly BrokerKey[] | Promise<readonly BrokerKey[]>;
 
   /** Interprets a delivered message, or returns `undefined` when the family does not emit it. */
   describe(message: KazooMessage, delivery: Delivery): FamilyEvent | undefined;
@@ -58,4 +87,11 @@ export interface EventFamily {
 export interface EventFamilyOptions {
   /** First word of the client bindings the family owns, e.g. `call`. */
   readonly prefix: string;
+  /** Other first words that select this family (Kazoo 3.x's `doc_created.*.user.*` form). */
+  readonly aliases?: readonly string[];
+  /**
+   * Set when `brokerKeys` depends on the month (keys naming an account MODB): the keys of live
+   * subscriptions are then recomputed when the month changes.
+   */
+  readonly monthlyKeys?: boolean;
 }

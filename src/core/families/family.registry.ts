@@ -1,11 +1,12 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
 import { InvalidBindingError } from '../errors';
-import type { EventFamily, FamilyBinding } from './event-family';
+import type { EventFamily, EventFamilyOptions, FamilyBinding } from './event-family';
 import { EventFamilyProvider } from './event-family.decorator';
 
 export interface RegisteredFamily {
   readonly prefix: string;
+  readonly options: EventFamilyOptions;
   readonly family: EventFamily;
 }
 
@@ -23,7 +24,9 @@ export class FamilyRegistrationError extends Error {
 @Injectable()
 export class FamilyRegistry implements OnModuleInit {
   private readonly logger = new Logger(FamilyRegistry.name);
-  private readonly byPrefix = new Map<string, RegisteredFamily>();
+  /** Prefixes and aliases → family. */
+  private readonly byWord = new Map<string, RegisteredFamily>();
+  private readonly families: RegisteredFamily[] = [];
   private readonly prefixes = new Map<EventFamily, string>();
 
   constructor(private readonly discovery: DiscoveryService) {}
@@ -33,25 +36,34 @@ export class FamilyRegistry implements OnModuleInit {
       const options = this.discovery.getMetadataByDecorator(EventFamilyProvider, wrapper);
       const family = wrapper.instance as EventFamily | undefined;
       if (!options || !family) continue;
-      this.register(options.prefix, family, String(wrapper.name));
+      this.register(options, family, String(wrapper.name));
     }
   }
 
-  register(prefix: string, family: EventFamily, source = family.constructor.name): void {
-    if (!PREFIX.test(prefix)) {
-      throw new FamilyRegistrationError(
-        `${source}: family prefix "${prefix}" is not a lower-case word`,
-      );
+  register(
+    options: EventFamilyOptions,
+    family: EventFamily,
+    source = family.constructor.name,
+  ): void {
+    const entry: RegisteredFamily = { prefix: options.prefix, options, family };
+    const words = [options.prefix, ...(options.aliases ?? [])];
+    for (const word of words) {
+      if (!PREFIX.test(word)) {
+        throw new FamilyRegistrationError(
+          `${source}: family prefix "${word}" is not a lower-case word`,
+        );
+      }
+      const existing = this.byWord.get(word);
+      if (existing) {
+        throw new FamilyRegistrationError(
+          `${source}: family prefix "${word}" is already registered by ${existing.family.constructor.name}`,
+        );
+      }
     }
-    const existing = this.byPrefix.get(prefix);
-    if (existing) {
-      throw new FamilyRegistrationError(
-        `${source}: family prefix "${prefix}" is already registered by ${existing.family.constructor.name}`,
-      );
-    }
-    this.byPrefix.set(prefix, { prefix, family });
-    this.prefixes.set(family, prefix);
-    this.logger.log(`${source} -> ${prefix}.*`);
+    words.forEach((word) => this.byWord.set(word, entry));
+    this.families.push(entry);
+    this.prefixes.set(family, options.prefix);
+    this.logger.log(`${source} -> ${words.map((word) => `${word}.*`).join(', ')}`);
   }
 
   prefixOf(family: EventFamily): string {
@@ -62,17 +74,21 @@ export class FamilyRegistry implements OnModuleInit {
     return prefix;
   }
 
-  all(): RegisteredFamily[] {
-    return [...this.byPrefix.values()];
+  all(): readonly RegisteredFamily[] {
+    return this.families;
   }
 
-  /** Finds the family owning `binding` and lets it parse the binding. */
-  parse(binding: string): { prefix: string; parsed: FamilyBinding } {
-    const prefix = binding.split('.', 1)[0];
-    const entry = this.byPrefix.get(prefix);
+  get(prefix: string): RegisteredFamily | undefined {
+    const entry = this.byWord.get(prefix);
+    return entry?.prefix === prefix ? entry : undefined;
+  }
+
+  /** Finds the family owning `binding` (by its first word) and lets it parse the binding. */
+  parse(binding: string): { entry: RegisteredFamily; parsed: FamilyBinding } {
+    const entry = this.byWord.get(binding.split('.', 1)[0]);
     if (!entry) {
       throw new InvalidBindingError(`no available subscriptions to requested binding ${binding}`);
     }
-    return { prefix, parsed: entry.family.parseBinding(binding) };
+    return { entry, parsed: entry.family.parseBinding(binding) };
   }
 }

@@ -25,3 +25,10 @@ export interface AccountAuthorizer {
   authorize(token: string, accountId: string): Promise<TokenIdentity>;
 }
 export const ACCOUNT_AUTHORIZER = Symbol('ACCOUNT_AUTHORIZER');
+
+/** Facts about accounts that families need to compute their keys. */
+export interface AccountDirectory {
+  /** The account's SIP realm, read with the client's token. */
+  realmOf(token: string, accountId: string): Promise<string>;
+}
+export const ACCOUNT_DIRECTORY = Symbol('ACCOUNT_DIRECTORY');

@@ -1,4 +1,4 @@
-import type { FamilyBinding } from '../families/event-family';
+import type { BrokerKey, FamilyBinding } from '../families/event-family';
 import type { OutboundEvent, Session, Subscription } from '../session';
 import { SubscriptionRegistry } from './subscription.registry';
 
@@ -14,12 +14,10 @@ class FakeSession implements Session {
 }
 
 function binding(text: string): FamilyBinding {
-  return {
-    binding: text,
-    pattern: text,
-    brokerKeys: [{ exchange: 'callevt', routingKey: text }],
-  };
+  return { binding: text, pattern: text };
 }
+
+const KEYS: readonly BrokerKey[] = [{ exchange: 'callevt', routingKey: 'call.CHANNEL_CREATE.*' }];
 
 const bindingsOf = (subscriptions: readonly Subscription[]): string[] =>
   subscriptions.map((s) => s.binding.binding);
@@ -46,7 +44,7 @@ describe('SubscriptionRegistry', () => {
 
   it('subscribes and records everything given', () => {
     const b = binding('call.CHANNEL_CREATE.*');
-    const { subscription, added } = registry.add(s1, ACCOUNT_A, 'call', b, {
+    const { subscription, added } = registry.add(s1, ACCOUNT_A, 'call', b, KEYS, {
       name: 'mine',
       metadata: { k: 1 },
     });
@@ -56,6 +54,7 @@ describe('SubscriptionRegistry', () => {
       accountId: ACCOUNT_A,
       family: 'call',
       binding: b,
+      brokerKeys: KEYS,
       name: 'mine',
       metadata: { k: 1 },
     });
@@ -65,10 +64,10 @@ describe('SubscriptionRegistry', () => {
   });
 
   it('treats a duplicate subscribe (same account and binding) as a no-op', () => {
-    const first = registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'), {
+    const first = registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'), KEYS, {
       name: 'first',
     });
-    const again = registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'), {
+    const again = registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'), KEYS, {
       name: 'second',
     });
     expect(again.added).toBe(false);
@@ -79,8 +78,8 @@ describe('SubscriptionRegistry', () => {
   });
 
   it('keeps the same binding for two accounts as two subscriptions', () => {
-    registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'));
-    const second = registry.add(s1, ACCOUNT_B, 'call', binding('call.CHANNEL_CREATE.*'));
+    registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'), KEYS);
+    const second = registry.add(s1, ACCOUNT_B, 'call', binding('call.CHANNEL_CREATE.*'), KEYS);
     expect(second.added).toBe(true);
     expect(registry.subscriptionCount).toBe(2);
     expect(registry.sessionCount).toBe(1);
@@ -88,17 +87,17 @@ describe('SubscriptionRegistry', () => {
   });
 
   it('keeps the same binding of two sessions apart', () => {
-    registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'));
-    const other = registry.add(s2, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'));
+    registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'), KEYS);
+    const other = registry.add(s2, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'), KEYS);
     expect(other.added).toBe(true);
     expect(registry.sessionCount).toBe(2);
     expect(registry.subscriptionCount).toBe(2);
   });
 
   it('unsubscribes one binding and leaves the others', () => {
-    registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'));
-    registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_DESTROY.*'));
-    registry.add(s1, ACCOUNT_B, 'call', binding('call.CHANNEL_CREATE.*'));
+    registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'), KEYS);
+    registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_DESTROY.*'), KEYS);
+    registry.add(s1, ACCOUNT_B, 'call', binding('call.CHANNEL_CREATE.*'), KEYS);
 
     const removed = registry.remove(s1, ACCOUNT_A, 'call.CHANNEL_CREATE.*');
     expect(removed?.accountId).toBe(ACCOUNT_A);
@@ -117,8 +116,8 @@ describe('SubscriptionRegistry', () => {
     ['a binding never held', ACCOUNT_A, 'call.CHANNEL_ANSWER.*'],
     ['a held binding of another account', ACCOUNT_B, 'call.CHANNEL_CREATE.*'],
   ])('remove of %s returns undefined and changes nothing', (_label, account, text) => {
-    registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'));
-    registry.add(s2, ACCOUNT_A, 'call', binding('call.CHANNEL_ANSWER.*'));
+    registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'), KEYS);
+    registry.add(s2, ACCOUNT_A, 'call', binding('call.CHANNEL_ANSWER.*'), KEYS);
     const before = registry.of(s1);
 
     expect(registry.remove(s1, account, text)).toBeUndefined();
@@ -134,9 +133,9 @@ describe('SubscriptionRegistry', () => {
   });
 
   it('removes all subscriptions of a session over all accounts', () => {
-    registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'));
-    registry.add(s1, ACCOUNT_B, 'call', binding('call.CHANNEL_DESTROY.*'));
-    registry.add(s2, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'));
+    registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'), KEYS);
+    registry.add(s1, ACCOUNT_B, 'call', binding('call.CHANNEL_DESTROY.*'), KEYS);
+    registry.add(s2, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'), KEYS);
 
     const removed = registry.removeAll(s1);
     expect(removed.map((s) => s.accountId).sort()).toEqual([ACCOUNT_A, ACCOUNT_B]);
@@ -148,9 +147,9 @@ describe('SubscriptionRegistry', () => {
   });
 
   it('removes all subscriptions of a session for one account only', () => {
-    registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'));
-    registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_ANSWER.*'));
-    registry.add(s1, ACCOUNT_B, 'call', binding('call.CHANNEL_DESTROY.*'));
+    registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'), KEYS);
+    registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_ANSWER.*'), KEYS);
+    registry.add(s1, ACCOUNT_B, 'call', binding('call.CHANNEL_DESTROY.*'), KEYS);
 
     const removed = registry.removeAll(s1, ACCOUNT_A);
     expect(bindingsOf(removed)).toEqual(['call.CHANNEL_CREATE.*', 'call.CHANNEL_ANSWER.*']);
@@ -160,15 +159,17 @@ describe('SubscriptionRegistry', () => {
   });
 
   it('disconnect-style removeAll forgets the session entirely, and is idempotent', () => {
-    registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'));
-    registry.add(s1, ACCOUNT_B, 'call', binding('call.CHANNEL_CREATE.*'));
+    registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'), KEYS);
+    registry.add(s1, ACCOUNT_B, 'call', binding('call.CHANNEL_CREATE.*'), KEYS);
     expect(registry.removeAll(s1)).toHaveLength(2);
     expect(registry.sessionCount).toBe(0);
     expect(registry.subscriptionCount).toBe(0);
     expect(registry.removeAll(s1)).toEqual([]);
 
     // The session can subscribe again afterwards.
-    expect(registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*')).added).toBe(true);
+    expect(registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'), KEYS).added).toBe(
+      true,
+    );
     expect(registry.sessionCount).toBe(1);
   });
 
@@ -179,10 +180,10 @@ describe('SubscriptionRegistry', () => {
         s.binding.pattern === '*' || s.binding.pattern === key;
 
     it('groups by session: a session with two matching bindings appears once with both', () => {
-      const create = registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'));
-      const wildcard = registry.add(s1, ACCOUNT_A, 'call', binding('*'));
-      const other = registry.add(s2, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'));
-      registry.add(s2, ACCOUNT_A, 'call', binding('call.CHANNEL_DESTROY.*'));
+      const create = registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'), KEYS);
+      const wildcard = registry.add(s1, ACCOUNT_A, 'call', binding('*'), KEYS);
+      const other = registry.add(s2, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'), KEYS);
+      registry.add(s2, ACCOUNT_A, 'call', binding('call.CHANNEL_DESTROY.*'), KEYS);
 
       const result = registry.match('call', ACCOUNT_A, byPattern('call.CHANNEL_CREATE.*'));
       expect([...result.keys()]).toEqual([s1, s2]);
@@ -191,15 +192,15 @@ describe('SubscriptionRegistry', () => {
     });
 
     it('leaves out sessions whose subscriptions do not match', () => {
-      registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'));
-      registry.add(s2, ACCOUNT_A, 'call', binding('call.CHANNEL_DESTROY.*'));
+      registry.add(s1, ACCOUNT_A, 'call', binding('call.CHANNEL_CREATE.*'), KEYS);
+      registry.add(s2, ACCOUNT_A, 'call', binding('call.CHANNEL_DESTROY.*'), KEYS);
       const result = registry.match('call', ACCOUNT_A, byPattern('call.CHANNEL_DESTROY.*'));
       expect([...result.keys()]).toEqual([s2]);
     });
 
     it("never returns another account's subscriptions, even when the binding matches", () => {
-      registry.add(s1, ACCOUNT_A, 'call', binding('*'));
-      registry.add(s2, ACCOUNT_B, 'call', binding('*'));
+      registry.add(s1, ACCOUNT_A, 'call', binding('*'), KEYS);
+      registry.add(s2, ACCOUNT_B, 'call', binding('*'), KEYS);
       const seen: string[] = [];
       const result = registry.match('call', ACCOUNT_A, (s) => {
         seen.push(s.accountId);
@@ -211,20 +212,20 @@ describe('SubscriptionRegistry', () => {
     });
 
     it("never returns another family's subscriptions", () => {
-      registry.add(s1, ACCOUNT_A, 'call', binding('*'));
-      registry.add(s2, ACCOUNT_A, 'fax', binding('*'));
+      registry.add(s1, ACCOUNT_A, 'call', binding('*'), KEYS);
+      registry.add(s2, ACCOUNT_A, 'fax', binding('*'), KEYS);
       expect([...registry.match('call', ACCOUNT_A, all).keys()]).toEqual([s1]);
       expect([...registry.match('fax', ACCOUNT_A, all).keys()]).toEqual([s2]);
     });
 
     it('no longer returns removed subscriptions', () => {
-      registry.add(s1, ACCOUNT_A, 'call', binding('*'));
+      registry.add(s1, ACCOUNT_A, 'call', binding('*'), KEYS);
       registry.remove(s1, ACCOUNT_A, '*');
       expect(registry.match('call', ACCOUNT_A, all).size).toBe(0);
     });
 
     it('does not send anything itself', () => {
-      registry.add(s1, ACCOUNT_A, 'call', binding('*'));
+      registry.add(s1, ACCOUNT_A, 'call', binding('*'), KEYS);
       registry.match('call', ACCOUNT_A, all);
       expect(s1.sent).toEqual([]);
     });
@@ -232,10 +233,10 @@ describe('SubscriptionRegistry', () => {
 
   it('counts sessions and subscriptions through adds and removes', () => {
     const steps: Array<[() => void, number, number]> = [
-      [() => registry.add(s1, ACCOUNT_A, 'call', binding('x')), 1, 1],
-      [() => registry.add(s1, ACCOUNT_A, 'call', binding('x')), 1, 1],
-      [() => registry.add(s1, ACCOUNT_A, 'call', binding('y')), 1, 2],
-      [() => registry.add(s2, ACCOUNT_B, 'call', binding('x')), 2, 3],
+      [() => registry.add(s1, ACCOUNT_A, 'call', binding('x'), KEYS), 1, 1],
+      [() => registry.add(s1, ACCOUNT_A, 'call', binding('x'), KEYS), 1, 1],
+      [() => registry.add(s1, ACCOUNT_A, 'call', binding('y'), KEYS), 1, 2],
+      [() => registry.add(s2, ACCOUNT_B, 'call', binding('x'), KEYS), 2, 3],
       [() => registry.remove(s1, ACCOUNT_A, 'x'), 2, 2],
       [() => registry.remove(s1, ACCOUNT_A, 'x'), 2, 2],
       [() => registry.removeAll(s2), 1, 1],

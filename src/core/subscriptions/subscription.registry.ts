@@ -1,4 +1,4 @@
-import type { FamilyBinding } from '../families/event-family';
+import type { BrokerKey, FamilyBinding } from '../families/event-family';
 import type { Session, Subscription } from '../session';
 
 const subscriptionKey = (accountId: string, binding: string): string =>
@@ -19,6 +19,7 @@ export class SubscriptionRegistry {
     accountId: string,
     family: string,
     binding: FamilyBinding,
+    brokerKeys: readonly BrokerKey[],
     extras: Pick<Subscription, 'name' | 'metadata'> = {},
   ): { subscription: Subscription; added: boolean } {
     let own = this.bySession.get(session);
@@ -30,7 +31,14 @@ export class SubscriptionRegistry {
     const existing = own.get(key);
     if (existing) return { subscription: existing, added: false };
 
-    const subscription: Subscription = { session, accountId, family, binding, ...extras };
+    const subscription: Subscription = {
+      session,
+      accountId,
+      family,
+      binding,
+      brokerKeys,
+      ...extras,
+    };
     own.set(key, subscription);
     const index = indexKey(family, accountId);
     let peers = this.byFamilyAccount.get(index);
@@ -56,6 +64,19 @@ export class SubscriptionRegistry {
     );
     removed.forEach((s) => this.detach(s));
     return removed;
+  }
+
+  /** Every subscription of `family`, across sessions and accounts. */
+  ofFamily(family: string): Subscription[] {
+    const prefix = `${family}\u0000`;
+    return [...this.byFamilyAccount]
+      .filter(([index]) => index.startsWith(prefix))
+      .flatMap(([, subscriptions]) => [...subscriptions]);
+  }
+
+  contains(subscription: Subscription): boolean {
+    const key = subscriptionKey(subscription.accountId, subscription.binding.binding);
+    return this.bySession.get(subscription.session)?.get(key) === subscription;
   }
 
   of(session: Session): Subscription[] {

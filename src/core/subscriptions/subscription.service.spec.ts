@@ -8,12 +8,13 @@ import {
   InvalidBindingError,
   TokenRequiredError,
 } from '../errors';
+import { Clock } from '../clock';
 import { EventIngress } from '../events/event-ingress';
 import { EventStats } from '../events/event-stats';
 import type { BrokerKey } from '../families/event-family';
 import { FamilyRegistry } from '../families/family.registry';
 import type { OutboundEvent, Session } from '../session';
-import type { AccountAuthorizer, BrokerBindings, TokenIdentity } from './ports';
+import type { AccountAuthorizer, AccountDirectory, BrokerBindings, TokenIdentity } from './ports';
 import { SubscriptionRegistry } from './subscription.registry';
 import { SubscriptionService } from './subscription.service';
 
@@ -131,12 +132,22 @@ describe('SubscriptionService', () => {
     // The DiscoveryService is only used by onModuleInit, which these tests never call.
     const families = new FamilyRegistry({} as DiscoveryService);
     families.register(
-      'call',
+      { prefix: 'call' },
       new CallFamily(new EventIngress(families, registry, new EventStats())),
     );
     authorizer = new FakeAuthorizer();
     broker = new FakeBroker();
-    service = new SubscriptionService(registry, families, authorizer, broker);
+    const directory: AccountDirectory = {
+      realmOf: () => Promise.reject(new Error('call bindings never need a realm')),
+    };
+    service = new SubscriptionService(
+      registry,
+      families,
+      authorizer,
+      broker,
+      directory,
+      new Clock(),
+    );
     session = newSession('s1');
   });
 

@@ -2,10 +2,14 @@ import { Inject, Injectable } from '@nestjs/common';
 import { BadRequestError, InvalidAccountError, TokenRequiredError } from '../errors';
 import { FamilyRegistry } from '../families/family.registry';
 import type { Session, Subscription } from '../session';
+import { Clock } from '../clock';
+import type { BindingContext, BrokerKey } from '../families/event-family';
 import {
   ACCOUNT_AUTHORIZER,
+  ACCOUNT_DIRECTORY,
   BROKER_BINDINGS,
   type AccountAuthorizer,
+  type AccountDirectory,
   type BrokerBindings,
 } from './ports';
 import { SubscriptionRegistry } from './subscription.registry';
@@ -48,6 +52,8 @@ export class SubscriptionService {
     private readonly families: FamilyRegistry,
     @Inject(ACCOUNT_AUTHORIZER) private readonly authorizer: AccountAuthorizer,
     @Inject(BROKER_BINDINGS) private readonly broker: BrokerBindings,
+    @Inject(ACCOUNT_DIRECTORY) private readonly directory: AccountDirectory,
+    private readonly clock: Clock,
   ) {}
 
   /** Subscribes all bindings or none; returns every binding the session now holds. */
@@ -71,18 +77,26 @@ export class SubscriptionService {
     const parsed = command.bindings.map((binding) => this.families.parse(binding));
 
     await this.authorizer.authorize(token, accountId);
+    const context = this.contextFor(accountId, token);
+    const keyed = await Promise.all(
+      parsed.map(async ({ entry, parsed: binding }) => ({
+        prefix: entry.prefix,
+        binding,
+        keys: await entry.family.brokerKeys(binding, context),
+      })),
+    );
     if (this.closed.has(session)) return [];
 
     const added: Subscription[] = [];
-    for (const { prefix, parsed: binding } of parsed) {
-      const result = this.registry.add(session, accountId, prefix, binding, {
+    for (const { prefix, binding, keys } of keyed) {
+      const result = this.registry.add(session, accountId, prefix, binding, keys, {
         name: command.name,
         metadata: command.metadata,
       });
       if (result.added) added.push(result.subscription);
     }
     const outcomes = await Promise.allSettled(
-      added.map((s) => this.broker.acquire(s.family, s.binding.brokerKeys)),
+      added.map((s) => this.broker.acquire(s.family, s.brokerKeys)),
     );
     const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failure) {
@@ -135,6 +149,46 @@ export class SubscriptionService {
     return unique(this.registry.of(session).map((s) => s.binding.binding));
   }
 
+  /**
+   * Recomputes the keys of families whose keys name a month (MODB) and moves every live
+   * subscription to them: new keys are bound before old ones are released, so nothing is missed.
+   */
+  async refreshMonthlyKeys(): Promise<number> {
+    let moved = 0;
+    for (const { prefix, family, options } of this.families.all()) {
+      if (!options.monthlyKeys) continue;
+      for (const subscription of this.registry.ofFamily(prefix)) {
+        const keys = await family.brokerKeys(
+          subscription.binding,
+          this.contextFor(subscription.accountId, undefined),
+        );
+        if (sameKeys(keys, subscription.brokerKeys)) continue;
+        await this.broker.acquire(prefix, keys);
+        if (!this.registry.contains(subscription)) {
+          // Unsubscribed meanwhile: its old keys are released already; drop the new ones.
+          this.broker.release(prefix, keys);
+          continue;
+        }
+        const previous = subscription.brokerKeys;
+        subscription.brokerKeys = keys;
+        this.broker.release(prefix, previous);
+        moved++;
+      }
+    }
+    return moved;
+  }
+
+  private contextFor(accountId: string, token: string | undefined): BindingContext {
+    return {
+      accountId,
+      now: this.clock.now(),
+      realm: () =>
+        token === undefined
+          ? Promise.reject(new Error('the realm is only known while a client subscribes'))
+          : this.directory.realmOf(token, accountId),
+    };
+  }
+
   private inOrder<T>(session: Session, request: () => Promise<T>): Promise<T> {
     const previous = this.queues.get(session) ?? Promise.resolve();
     const result = previous.then(request, request);
@@ -146,7 +200,7 @@ export class SubscriptionService {
   }
 
   private release(subscription: Subscription): void {
-    this.broker.release(subscription.family, subscription.binding.brokerKeys);
+    this.broker.release(subscription.family, subscription.brokerKeys);
   }
 }
 
@@ -159,6 +213,15 @@ function checkAccountId(accountId: string): string {
   if (accountId === '*') throw new InvalidAccountError('unauthorized wildcard account id');
   if (!ACCOUNT_ID.test(accountId)) throw new InvalidAccountError('invalid account id');
   return accountId;
+}
+
+function sameKeys(a: readonly BrokerKey[], b: readonly BrokerKey[]): boolean {
+  const ids = (keys: readonly BrokerKey[]) =>
+    keys
+      .map((k) => `${k.exchange} ${k.routingKey}`)
+      .sort()
+      .join('\n');
+  return ids(a) === ids(b);
 }
 
 function unique(values: string[]): string[] {

@@ -7,6 +7,7 @@ import {
   EventIngress,
   InvalidBindingError,
   normalizeClientId,
+  type BrokerKey,
   type Delivery,
   type EventFamily,
   type FamilyBinding,
@@ -39,9 +40,15 @@ const isCallEvent = (value: unknown): value is CallEventName =>
  * `call.<EVENT>.*` once for all accounts; accounts are told apart by
  * `Custom-Channel-Vars.Account-ID`.
  */
+interface CallBinding extends FamilyBinding {
+  readonly events: readonly CallEventName[];
+}
+
 @Injectable()
 @EventFamilyProvider({ prefix: 'call' })
-export class CallFamily implements EventFamily {
+export class CallFamily implements EventFamily<CallBinding> {
+  readonly availableBindings = CALL_EVENTS.map((event) => `call.${event}.{CALL_ID}`);
+
   constructor(private readonly ingress: EventIngress) {}
 
   @RabbitSubscribe(familySubscription(CALL_EXCHANGE))
@@ -49,7 +56,7 @@ export class CallFamily implements EventFamily {
     this.ingress.ingest(this, message, deliveryOf(amqpMessage));
   }
 
-  parseBinding(binding: string): FamilyBinding {
+  parseBinding(binding: string): CallBinding {
     const [, event, ...rest] = binding.split('.');
     // Everything after the event is the call-id, which may itself contain dots.
     const callId = rest.join('.');
@@ -61,12 +68,19 @@ export class CallFamily implements EventFamily {
     if (event !== '*' && !isCallEvent(event)) {
       throw new InvalidBindingError(`event ${event} not supported`);
     }
-    const events = event === '*' ? CALL_EVENTS : [event];
     return {
       binding,
       pattern: `call.${event}.${callId === '*' ? '*' : normalizeClientId(callId)}`,
-      brokerKeys: events.map((name) => ({ exchange: CALL_EXCHANGE, routingKey: `call.${name}.*` })),
+      events: event === '*' ? CALL_EVENTS : [event],
     };
+  }
+
+  /** `call.<EVENT>.*` for every event: one binding serves every account and call. */
+  brokerKeys(binding: CallBinding): BrokerKey[] {
+    return binding.events.map((name) => ({
+      exchange: CALL_EXCHANGE,
+      routingKey: `call.${name}.*`,
+    }));
   }
 
   describe(message: KazooMessage, delivery: Delivery): FamilyEvent | undefined {
