@@ -17,3 +17,11 @@ export { EventIngress, isKazooMessage } from './events/event-ingress';
 export { encodeRoutingWord, normalizeClientId } from './topics/routing-key-encoding';
 export { topicMatches } from './topics/topic-matcher';
 export { ErrorCode, GatewayError, InvalidBindingError } from './errors';
+export {
+  accountDb,
+  accountModb,
+  accountOfDatabase,
+  isModb,
+  modbWindow,
+} from './kazoo/account-databases';
+export { normalizeKazooJson, publicFields } from './kazoo/normalize';
