@@ -6,7 +6,8 @@ import type { Clock } from './core/clock';
 import { CoreModule } from './core/core.module';
 import { defaultFeatures } from './features';
 import { GatewaysModule } from './gateways/gateways.module';
-import { HealthController } from './health/health.controller';
+import { HealthController } from './http/health.controller';
+import { WebsocketsController } from './http/websockets.controller';
 
 export interface AppOptions {
   /** The validated configuration (see `loadEnvironment`). */
@@ -30,7 +31,7 @@ export class AppModule {
         GatewaysModule,
         ...features,
       ],
-      controllers: [HealthController],
+      controllers: [HealthController, WebsocketsController],
     };
   }
 }

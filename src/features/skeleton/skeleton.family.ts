@@ -1,0 +1,105 @@
+import { Injectable } from '@nestjs/common';
+import { RabbitSubscribe } from '@golevelup/nestjs-rabbitmq';
+import type { ConsumeMessage } from 'amqplib';
+import { deliveryOf, familySubscription } from '../../amqp/family-subscription';
+import {
+  EventFamilyProvider,
+  EventIngress,
+  InvalidBindingError,
+  normalizeClientId,
+  type BindingContext,
+  type BrokerKey,
+  type Delivery,
+  type EventFamily,
+  type FamilyBinding,
+  type FamilyEvent,
+  type KazooMessage,
+} from '../../core';
+
+/*
+ * The copy-me family (Kazoo's `bh_skel`). It is complete and tested; rename `skeleton`, pick
+ * your exchange and events, and register your module (docs/writing-a-family.md).
+ *
+ * What it serves: messages published on the `skeleton` topic exchange with the routing key
+ * `skeleton.<EVENT>.<ACCOUNT_ID>.<encoded ID>` and a JSON body carrying `Event-Name` and
+ * `Account-ID`. Clients bind `skeleton.<EVENT|*>.<ID|*>`.
+ */
+
+/** The exchange the family consumes. Kazoo declares its exchanges topic, non-durable. */
+export const SKELETON_EXCHANGE = 'skeleton';
+
+/** The events clients may ask for; anything else is refused at subscribe time. */
+export const SKELETON_EVENTS = ['created', 'updated', 'deleted'] as const;
+type SkeletonEvent = (typeof SKELETON_EVENTS)[number];
+
+const isSkeletonEvent = (value: unknown): value is SkeletonEvent =>
+  typeof value === 'string' && (SKELETON_EVENTS as readonly string[]).includes(value);
+
+/** A parsed binding: what `brokerKeys` needs later, plus the two fields the core reads. */
+interface SkeletonBinding extends FamilyBinding {
+  readonly event: SkeletonEvent | '*';
+}
+
+@Injectable()
+@EventFamilyProvider({ prefix: 'skeleton' })
+export class SkeletonFamily implements EventFamily<SkeletonBinding> {
+  /** Listed by `GET /v2/websockets`, in Kazoo's template form. */
+  readonly availableBindings = SKELETON_EVENTS.map((event) => `skeleton.${event}.{ID}`);
+
+  constructor(private readonly ingress: EventIngress) {}
+
+  /**
+   * One handler per exchange. `familySubscription` sets what every family shares: the node's
+   * exclusive queue (named at boot), gzip/JSON decoding, and dropping unreadable messages.
+   */
+  @RabbitSubscribe(familySubscription(SKELETON_EXCHANGE))
+  onMessage(message: unknown, amqpMessage: ConsumeMessage): void {
+    this.ingress.ingest(this, message, deliveryOf(amqpMessage));
+  }
+
+  /** Runs before any Crossbar call: refuse bad bindings here, with a message naming them. */
+  parseBinding(binding: string): SkeletonBinding {
+    const [, event, ...rest] = binding.split('.');
+    const id = rest.join('.');
+    if (event === undefined || id === '' || binding.includes('#')) {
+      const keys = binding.split('.').slice(1).join(', ');
+      throw new InvalidBindingError(`invalid format for skeleton subscription : ${keys}`);
+    }
+    if (event !== '*' && !isSkeletonEvent(event)) {
+      throw new InvalidBindingError(`event ${event} not supported`);
+    }
+    return {
+      binding,
+      // Matched against `FamilyEvent.key`; the account word is left open because the core
+      // compares accounts itself before it looks at patterns.
+      pattern: `skeleton.${event}.*.${id === '*' ? '*' : normalizeClientId(id)}`,
+      event,
+    };
+  }
+
+  /**
+   * Keys bound on the node queue while someone holds the binding. Putting the account in the
+   * key keeps other tenants' traffic off this node. Keys are reference-counted by the core.
+   */
+  brokerKeys(binding: SkeletonBinding, context: BindingContext): BrokerKey[] {
+    return [
+      {
+        exchange: SKELETON_EXCHANGE,
+        routingKey: `skeleton.${binding.event}.${context.accountId}.*`,
+      },
+    ];
+  }
+
+  /** Reads a delivery once: its account (never guessed), its name and what clients get. */
+  describe(message: KazooMessage, delivery: Delivery): FamilyEvent | undefined {
+    const name = message['Event-Name'];
+    if (!isSkeletonEvent(name)) return undefined;
+    const accountId = message['Account-ID'];
+    return {
+      accountId: typeof accountId === 'string' && accountId !== '' ? accountId : undefined,
+      key: delivery.routingKey,
+      name,
+      payload: message,
+    };
+  }
+}
