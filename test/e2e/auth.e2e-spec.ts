@@ -1,8 +1,9 @@
-import { KazooPublisher } from '../support/amqp';
-import { EventClient, type ClientVersion } from '../support/clients';
-import { FakeCrossbar } from '../support/fake-crossbar';
+import type { KazooPublisher } from '../support/amqp';
+import type { ClientVersion, EventClient } from '../support/clients';
+import type { FakeCrossbar } from '../support/fake-crossbar';
 import { callEvent } from '../support/kazoo-events';
-import { startTestGateway, type TestGateway } from '../support/start-app';
+import type { TestGateway } from '../support/start-app';
+import { Stack } from '../support/stack';
 import { waitUntil } from '../support/wait';
 
 const CALLEVT = 'callevt';
@@ -10,6 +11,7 @@ const CALLEVT = 'callevt';
 describe.each<ClientVersion>(['v4', 'v2'])(
   'authorization and bad input, socket.io %s',
   (version) => {
+    let stack: Stack;
     let crossbar: FakeCrossbar;
     let gateway: TestGateway;
     let publisher: KazooPublisher;
@@ -18,39 +20,24 @@ describe.each<ClientVersion>(['v4', 'v2'])(
     let sibling: string;
     let resellerToken: string;
     let childToken: string;
-    const clients: EventClient[] = [];
 
-    const connect = async (): Promise<EventClient> => {
-      const client = await EventClient.connect(version, gateway.url);
-      clients.push(client);
-      return client;
-    };
+    const connect = (): Promise<EventClient> => stack.connect(version);
 
     beforeAll(async () => {
-      crossbar = await FakeCrossbar.start();
-      reseller = crossbar.addAccount();
-      child = crossbar.addAccount(undefined, reseller);
-      sibling = crossbar.addAccount();
-      resellerToken = crossbar.issueToken(reseller);
-      childToken = crossbar.issueToken(child);
-      // A negative cache of 0 s lets the "Crossbar back up" checks see the recovery at once.
-      gateway = await startTestGateway({ CROSSBAR_URL: crossbar.url, CROSSBAR_TIMEOUT_MS: '500' });
-      publisher = await KazooPublisher.connect();
-      await waitUntil('the gateway to consume', async () =>
-        (await gateway.health()).status === 200 ? true : undefined,
-      );
+      // A short Crossbar timeout keeps the "Crossbar hangs" case quick.
+      stack = await Stack.start({ env: { CROSSBAR_TIMEOUT_MS: '500' } });
+      ({ crossbar, gateway, publisher } = stack);
+      ({ accountId: reseller, token: resellerToken } = stack.account());
+      ({ accountId: child, token: childToken } = stack.account(reseller));
+      ({ accountId: sibling } = stack.account());
     });
 
     afterEach(() => {
       crossbar.setFault(undefined);
-      clients.splice(0).forEach((client) => client.close());
+      stack.closeClients();
     });
 
-    afterAll(async () => {
-      await publisher.close();
-      await gateway.close();
-      await crossbar.stop();
-    });
+    afterAll(() => stack.close());
 
     it("lets a reseller token watch a child account, and only that account's events arrive", async () => {
       const client = await connect();

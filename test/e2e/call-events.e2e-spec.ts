@@ -1,53 +1,33 @@
-import { KazooPublisher, brokerBindings } from '../support/amqp';
-import { EventClient, type ClientVersion } from '../support/clients';
-import { FakeCrossbar } from '../support/fake-crossbar';
+import { brokerBindings, type KazooPublisher } from '../support/amqp';
+import type { ClientVersion, EventClient } from '../support/clients';
 import { callEvent } from '../support/kazoo-events';
-import { startTestGateway, type TestGateway } from '../support/start-app';
+import type { TestGateway } from '../support/start-app';
+import { Stack } from '../support/stack';
 import { waitUntil } from '../support/wait';
 
 const CALLEVT = 'callevt';
 
 describe.each<ClientVersion>(['v4', 'v2'])('call events to socket.io %s clients', (version) => {
-  let crossbar: FakeCrossbar;
+  let stack: Stack;
   let gateway: TestGateway;
   let publisher: KazooPublisher;
   let accountA: string;
   let accountB: string;
   let tokenA: string;
   let tokenB: string;
-  const clients: EventClient[] = [];
 
-  const connect = async (): Promise<EventClient> => {
-    const client = await EventClient.connect(version, gateway.url);
-    clients.push(client);
-    return client;
-  };
-
+  const connect = (): Promise<EventClient> => stack.connect(version);
   const subscribe = (client: EventClient, token: string, accountId: string, binding: string) =>
-    client.request('subscribe', { auth_token: token, account_id: accountId, binding });
+    client.subscribe(token, accountId, binding);
 
   beforeAll(async () => {
-    crossbar = await FakeCrossbar.start();
-    accountA = crossbar.addAccount();
-    accountB = crossbar.addAccount();
-    tokenA = crossbar.issueToken(accountA);
-    tokenB = crossbar.issueToken(accountB);
-    gateway = await startTestGateway({ CROSSBAR_URL: crossbar.url });
-    publisher = await KazooPublisher.connect();
-    await waitUntil('the gateway to consume', async () =>
-      (await gateway.health()).status === 200 ? true : undefined,
-    );
+    stack = await Stack.start();
+    ({ gateway, publisher } = stack);
+    ({ accountId: accountA, token: tokenA } = stack.account());
+    ({ accountId: accountB, token: tokenB } = stack.account());
   });
-
-  afterEach(() => {
-    clients.splice(0).forEach((client) => client.close());
-  });
-
-  afterAll(async () => {
-    await publisher.close();
-    await gateway.close();
-    await crossbar.stop();
-  });
+  afterEach(() => stack.closeClients());
+  afterAll(() => stack.close());
 
   it('delivers CHANNEL_CREATE, CHANNEL_ANSWER and CHANNEL_DESTROY under their names with the payload intact', async () => {
     const client = await connect();
