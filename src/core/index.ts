@@ -21,6 +21,7 @@ export {
   accountDb,
   accountModb,
   accountOfDatabase,
+  isAccountId,
   isModb,
   modbWindow,
 } from './kazoo/account-databases';

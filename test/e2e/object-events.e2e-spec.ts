@@ -1,7 +1,7 @@
 import { accountDb } from '../../src/core';
-import { Clock } from '../../src/core/clock';
 import { MonthlyRollover } from '../../src/core/subscriptions/monthly-rollover';
 import { brokerBindings } from '../support/amqp';
+import { SettableClock } from '../support/clock';
 import type { ClientVersion, EventClient } from '../support/clients';
 import { documentEvent, type DocumentEvent } from '../support/document-events';
 import { readFixture } from '../support/kazoo-events';
@@ -18,23 +18,10 @@ const WATCH = [
   'doc_created_mailbox_message',
 ];
 
-/** A clock the test moves by hand. */
-class TestClock extends Clock {
-  constructor(private current: Date) {
-    super();
-  }
-  override now(): Date {
-    return this.current;
-  }
-  set(date: Date): void {
-    this.current = date;
-  }
-}
-
 describe.each<ClientVersion>(['v4', 'v2'])(
   'document events (object family), socket.io %s',
   (version) => {
-    const clock = new TestClock(new Date('2026-11-30T23:59:00Z'));
+    const clock = new SettableClock('2026-11-30T23:59:00Z');
     let stack: Stack;
     let a: { accountId: string; token: string };
     let b: { accountId: string; token: string };
@@ -120,7 +107,7 @@ describe.each<ClientVersion>(['v4', 'v2'])(
     });
 
     it('keeps a month-database subscription alive across the month change', async () => {
-      clock.set(new Date('2026-11-30T23:59:00Z'));
+      clock.set('2026-11-30T23:59:00Z');
       const client = await connect();
       await client.subscribe(a.token, a.accountId, 'object.doc_created.mailbox_message');
       const modbs = async () =>
@@ -140,7 +127,7 @@ describe.each<ClientVersion>(['v4', 'v2'])(
       );
       await client.waitFor('doc_created_mailbox_message');
 
-      clock.set(new Date('2027-01-15T10:00:00Z'));
+      clock.set('2027-01-15T10:00:00Z');
       await stack.gateway.app.get(MonthlyRollover).check();
       await waitUntil('the keys to move on', async () =>
         (await modbs()).join() === '202612,202701,202702' ? true : undefined,

@@ -5,6 +5,13 @@
  * own naming, so these words are used as they are, never encoded again.
  */
 
+const ACCOUNT_ID = /^[0-9a-f]{32}$/;
+
+/** Kazoo account ids are 32 lower-case hex characters. */
+export function isAccountId(value: unknown): value is string {
+  return typeof value === 'string' && ACCOUNT_ID.test(value);
+}
+
 /** The encoded account database of `accountId` (32 hex characters). */
 export function accountDb(accountId: string): string {
   return `account%2F${accountId.slice(0, 2)}%2F${accountId.slice(2, 4)}%2F${accountId.slice(4)}`;

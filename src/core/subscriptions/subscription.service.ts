@@ -3,6 +3,7 @@ import { BadRequestError, InvalidAccountError, TokenRequiredError } from '../err
 import { FamilyRegistry } from '../families/family.registry';
 import type { Session, Subscription } from '../session';
 import { Clock } from '../clock';
+import { isAccountId } from '../kazoo/account-databases';
 import type { BindingContext, BrokerKey } from '../families/event-family';
 import {
   ACCOUNT_AUTHORIZER,
@@ -13,9 +14,6 @@ import {
   type BrokerBindings,
 } from './ports';
 import { SubscriptionRegistry } from './subscription.registry';
-
-/** Kazoo account ids are 32 lower-case hex characters. */
-const ACCOUNT_ID = /^[0-9a-f]{32}$/;
 
 export interface SubscribeCommand {
   readonly token?: string;
@@ -211,7 +209,7 @@ function requireToken(token: string | undefined): string {
 
 function checkAccountId(accountId: string): string {
   if (accountId === '*') throw new InvalidAccountError('unauthorized wildcard account id');
-  if (!ACCOUNT_ID.test(accountId)) throw new InvalidAccountError('invalid account id');
+  if (!isAccountId(accountId)) throw new InvalidAccountError('invalid account id');
   return accountId;
 }
 

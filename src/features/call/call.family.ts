@@ -34,16 +34,16 @@ export type CallEventName = (typeof CALL_EVENTS)[number];
 const isCallEvent = (value: unknown): value is CallEventName =>
   typeof value === 'string' && (CALL_EVENTS as readonly string[]).includes(value);
 
+interface CallBinding extends FamilyBinding {
+  readonly events: readonly CallEventName[];
+}
+
 /**
  * Call events (`bh_call`): client bindings `call.<EVENT|*>.<CALL_ID|*>`, consumed from the
  * `callevt` exchange where Kazoo publishes `call.<EVENT>.<encoded call-id>`. The node binds
  * `call.<EVENT>.*` once for all accounts; accounts are told apart by
  * `Custom-Channel-Vars.Account-ID`.
  */
-interface CallBinding extends FamilyBinding {
-  readonly events: readonly CallEventName[];
-}
-
 @Injectable()
 @EventFamilyProvider({ prefix: 'call' })
 export class CallFamily implements EventFamily<CallBinding> {

@@ -1,0 +1,169 @@
+import { Injectable } from '@nestjs/common';
+import { RabbitSubscribe } from '@golevelup/nestjs-rabbitmq';
+import type { ConsumeMessage } from 'amqplib';
+import { deliveryOf, familySubscription } from '../../amqp/family-subscription';
+import {
+  EventFamilyProvider,
+  EventIngress,
+  InvalidBindingError,
+  accountOfDatabase,
+  isModb,
+  modbWindow,
+  normalizeClientId,
+  normalizeKazooJson,
+  type BindingContext,
+  type BrokerKey,
+  type Delivery,
+  type EventFamily,
+  type FamilyBinding,
+  type FamilyEvent,
+  type KazooMessage,
+} from '../../core';
+
+/** Where Kazoo 4.x publishes fax status (a topic exchange; 3.x used a fanout named `fax`). */
+export const FAX_STATUS_EXCHANGE = 'faxes';
+/** Where Kazoo publishes document changes, fax documents included. */
+export const FAX_DOCUMENT_EXCHANGE = 'configuration';
+
+/** The document changes a `fax.object.<ACTION>` binding may name. */
+export const FAX_DOC_ACTIONS = ['doc_created', 'doc_edited', 'doc_deleted'] as const;
+export type FaxDocAction = (typeof FAX_DOC_ACTIONS)[number];
+
+const isDocAction = (value: unknown): value is FaxDocAction =>
+  typeof value === 'string' && (FAX_DOC_ACTIONS as readonly string[]).includes(value);
+
+/** Kazoo account ids, as the status routing key carries them. */
+const ACCOUNT_ID = /^[0-9a-f]{32}$/;
+
+interface FaxStatusBinding extends FamilyBinding {
+  readonly kind: 'status';
+}
+
+interface FaxObjectBinding extends FamilyBinding {
+  readonly kind: 'object';
+  readonly action: FaxDocAction | '*';
+}
+
+type FaxBinding = FaxStatusBinding | FaxObjectBinding;
+
+/**
+ * Fax events (`bh_fax`): client bindings `fax.status.<FAX_ID|*>` and `fax.object.<ACTION|*>`.
+ *
+ * Status comes from the `faxes` exchange, where Kazoo 4.x publishes
+ * `fax.status.<AccountId>.<encoded Job-ID>`; one `fax.status.<ACCOUNT>.*` key per account serves
+ * every fax id. Kazoo 3.x clients got these events as `fax.status` with normalized keys, so the
+ * legacy payload is normalized too.
+ *
+ * Fax documents come from the `configuration` exchange as `<action>.<MODB>.fax.<encoded id>`.
+ * Kazoo binds the MODB of the month the client subscribed in and never moves on (spec W14);
+ * here the keys cover last, this and next month and are recomputed when the month changes.
+ * The object family consumes the same exchange through a queue of its own, so releasing one
+ * family's key never unbinds the other's (spec W9).
+ */
+@Injectable()
+@EventFamilyProvider({ prefix: 'fax', monthlyKeys: true })
+export class FaxFamily implements EventFamily<FaxBinding> {
+  readonly availableBindings = ['fax.status.{FAX_ID}', 'fax.object.{ACTION}'];
+
+  constructor(private readonly ingress: EventIngress) {}
+
+  @RabbitSubscribe(familySubscription(FAX_STATUS_EXCHANGE))
+  onFaxStatus(message: unknown, amqpMessage: ConsumeMessage): void {
+    this.ingress.ingest(this, message, deliveryOf(amqpMessage));
+  }
+
+  @RabbitSubscribe(familySubscription(FAX_DOCUMENT_EXCHANGE))
+  onFaxDocument(message: unknown, amqpMessage: ConsumeMessage): void {
+    this.ingress.ingest(this, message, deliveryOf(amqpMessage));
+  }
+
+  parseBinding(binding: string): FaxBinding {
+    const [, kind, ...rest] = binding.split('.');
+    if (binding.includes('#')) throw invalidFormat(binding);
+    if (kind === 'status') {
+      // Everything after `fax.status.` is the fax id: Kazoo's job ids may contain dots.
+      const faxId = rest.join('.');
+      if (faxId === '') throw invalidFormat(binding);
+      // The account word is `*`: accounts are compared on their own, never through the pattern.
+      return { binding, kind, pattern: `fax.status.*.${normalizeClientId(faxId)}` };
+    }
+    if (kind === 'object' && rest.length === 1 && rest[0] !== '') {
+      const [action] = rest;
+      if (action !== '*' && !isDocAction(action)) {
+        throw new InvalidBindingError(`event ${action} not supported`);
+      }
+      return { binding, kind, action, pattern: `${action}.*.fax.*` };
+    }
+    throw invalidFormat(binding);
+  }
+
+  brokerKeys(binding: FaxBinding, context: BindingContext): BrokerKey[] {
+    switch (binding.kind) {
+      case 'status':
+        return [{ exchange: FAX_STATUS_EXCHANGE, routingKey: `fax.status.${context.accountId}.*` }];
+      case 'object':
+        return modbWindow(context.accountId, context.now).map((modb) => ({
+          exchange: FAX_DOCUMENT_EXCHANGE,
+          routingKey: `${binding.action}.${modb}.fax.*`,
+        }));
+    }
+  }
+
+  describe(message: KazooMessage, delivery: Delivery): FamilyEvent | undefined {
+    return delivery.exchange === FAX_STATUS_EXCHANGE
+      ? describeStatus(message, delivery)
+      : describeDocument(message, delivery);
+  }
+}
+
+function describeStatus(message: KazooMessage, delivery: Delivery): FamilyEvent | undefined {
+  if (message['Event-Name'] !== 'status') return undefined;
+  return {
+    accountId: nonEmpty(message['Account-ID']) ?? accountOfStatusKey(delivery.routingKey),
+    key: delivery.routingKey,
+    name: 'status',
+    payload: message,
+    legacyName: 'fax.status',
+    // Kazoo 3.x's bh_fax sent `wh_json:normalize/1` of the message, unlike every other 3.x event.
+    legacyPayload: normalizeKazooJson(message),
+  };
+}
+
+/**
+ * Only fax documents of a month database are fax events; the `configuration` queue of this
+ * family is bound to nothing else, but a document of another type must never pass as a fax.
+ */
+function describeDocument(message: KazooMessage, delivery: Delivery): FamilyEvent | undefined {
+  const name = message['Event-Name'];
+  const database = message.Database;
+  if (!isDocAction(name) || message.Type !== 'fax') return undefined;
+  if (typeof database !== 'string' || !isModb(database)) return undefined;
+  return {
+    // The database a fax lives in decides its tenant, as in the object family.
+    accountId: accountOfDatabase(database) ?? nonEmpty(message['Account-ID']),
+    key: delivery.routingKey,
+    name,
+    payload: message,
+    // Kazoo 3.x named document events `<Event-Name>_<Type>` (`doc_created_user`).
+    legacyName: `${name}_fax`,
+  };
+}
+
+/**
+ * `fax.status.<AccountId>.<Job-ID>`: Kazoo puts `*` in the account word when the message has no
+ * `Account-ID`, which is no account at all.
+ */
+function accountOfStatusKey(routingKey: string): string | undefined {
+  const account = routingKey.split('.')[2];
+  return account !== undefined && ACCOUNT_ID.test(account) ? account : undefined;
+}
+
+function nonEmpty(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+function invalidFormat(binding: string): InvalidBindingError {
+  return new InvalidBindingError(
+    `invalid format for fax subscription : ${binding.split('.').slice(1).join(', ')}`,
+  );
+}

@@ -1,0 +1,327 @@
+import type { DiscoveryService } from '@nestjs/core';
+import {
+  EventIngress,
+  InvalidBindingError,
+  encodeRoutingWord,
+  type BindingContext,
+  type KazooMessage,
+} from '../../core';
+import { EventStats } from '../../core/events/event-stats';
+import { FamilyRegistry } from '../../core/families/family.registry';
+import { SubscriptionRegistry } from '../../core/subscriptions/subscription.registry';
+import { FIXTURE_REALM, presenceFixture } from '../../../test/support/presence-events';
+import {
+  PRESENCE_EVENTS,
+  PRESENCE_EXCHANGE,
+  PRESENCE_KINDS,
+  PresenceFamily,
+  type PresenceKind,
+} from './presence.family';
+
+const ACCOUNT = '4b8c6fec4b2597882c0390202d195419';
+const OTHER_ACCOUNT = 'a'.repeat(32);
+const ENCODED_REALM = 'wefwefwefwef%2E2600hz%2Ecom';
+
+function newFamily(): PresenceFamily {
+  // parseBinding/brokerKeys/describe never touch the ingress; a real one avoids casting it.
+  const families = new FamilyRegistry({} as DiscoveryService);
+  return new PresenceFamily(
+    new EventIngress(families, new SubscriptionRegistry(), new EventStats()),
+  );
+}
+
+/** A BindingContext whose realm is `realm`, counting how often it is asked for. */
+function contextFor(accountId: string, realm: string): BindingContext & { asked: number } {
+  const context = {
+    accountId,
+    now: new Date('2024-05-01T00:00:00Z'),
+    asked: 0,
+    realm: () => {
+      context.asked++;
+      return Promise.resolve(realm);
+    },
+  };
+  return context;
+}
+
+/** Lets `family` learn that `accountId` owns `realm`, as a subscription would. */
+async function learn(family: PresenceFamily, accountId: string, realm: string): Promise<void> {
+  await family.brokerKeys(family.parseBinding('presence.dialog.*'), contextFor(accountId, realm));
+}
+
+function thrownBy(action: () => unknown): unknown {
+  try {
+    action();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
+describe('PresenceFamily', () => {
+  it('offers Kazoo master’s three bindings', () => {
+    expect(newFamily().availableBindings).toEqual([
+      'presence.dialog.{CALL_ID}',
+      'presence.update.{CALL_ID}',
+      'presence.mwi_updates.{USER}',
+    ]);
+  });
+
+  describe('parseBinding: valid bindings', () => {
+    const family = newFamily();
+    const cases: ReadonlyArray<readonly [string, string, PresenceKind]> = [
+      ['presence.dialog.*', 'dialog.*.*', 'dialog'],
+      ['presence.update.*', 'update.*.*', 'update'],
+      ['presence.mwi_updates.*', 'mwi_updates.*.*', 'mwi_updates'],
+      [
+        'presence.dialog.4f2a9c1e-77b1-4c1e-9d3a-5b6e0f8a2c10',
+        'dialog.*.4f2a9c1e-77b1-4c1e-9d3a-5b6e0f8a2c10',
+        'dialog',
+      ],
+      ['presence.dialog.abc@10.0.0.1', 'dialog.*.abc%4010%2E0%2E0%2E1', 'dialog'],
+      ['presence.update.abc%4010%2E0%2E0%2E1', 'update.*.abc%4010%2E0%2E0%2E1', 'update'],
+      ['presence.mwi_updates.1001', 'mwi_updates.*.1001', 'mwi_updates'],
+      [
+        'presence.mwi_updates.alice.smith@branch',
+        'mwi_updates.*.alice%2Esmith%40branch',
+        'mwi_updates',
+      ],
+      ['presence.mwi_updates.*3101', 'mwi_updates.*.%2A3101', 'mwi_updates'],
+    ];
+
+    it.each(cases)('%s -> pattern %s', (binding, pattern, kind) => {
+      const parsed = family.parseBinding(binding);
+      expect(parsed).toEqual({ binding, pattern, kind });
+    });
+
+    it('raw and already-encoded ids give the same pattern', () => {
+      expect(family.parseBinding('presence.mwi_updates.alice.smith@branch').pattern).toBe(
+        family.parseBinding('presence.mwi_updates.alice%2Esmith%40branch').pattern,
+      );
+    });
+  });
+
+  describe('parseBinding: invalid bindings', () => {
+    const family = newFamily();
+    const cases: ReadonlyArray<readonly [string, string]> = [
+      ['presence', 'invalid format for presence subscription : '],
+      ['presence.dialog', 'invalid format for presence subscription : dialog'],
+      ['presence.dialog.', 'invalid format for presence subscription : dialog, '],
+      ['presence.#', 'invalid format for presence subscription : #'],
+      ['presence.dialog.#', 'invalid format for presence subscription : dialog, #'],
+      [
+        'presence.mwi_updates.1001.#',
+        'invalid format for presence subscription : mwi_updates, 1001, #',
+      ],
+      ['presence.*.*', 'event * not supported'],
+      ['presence.foo.*', 'event foo not supported'],
+      ['presence.DIALOG.*', 'event DIALOG not supported'],
+      // Kazoo's Event-Names and other presence routing words are not binding kinds.
+      ['presence.dialog_update.*', 'event dialog_update not supported'],
+      ['presence.mwi_update.1001', 'event mwi_update not supported'],
+      ['presence.subscriptions.*', 'event subscriptions not supported'],
+      ['presence.constructor.*', 'event constructor not supported'],
+      ['presence.__proto__.*', 'event __proto__ not supported'],
+    ];
+
+    it.each(cases)('%s -> %j', (binding, message) => {
+      const thrown = thrownBy(() => family.parseBinding(binding));
+      expect(thrown).toBeInstanceOf(InvalidBindingError);
+      expect((thrown as InvalidBindingError).message).toBe(message);
+      expect((thrown as InvalidBindingError).code).toBe('invalid_binding');
+    });
+  });
+
+  describe('brokerKeys', () => {
+    it.each(PRESENCE_KINDS.map((kind) => [kind]))(
+      'presence.%s.* binds <kind>.<encoded realm>.* on the presence exchange',
+      async (kind) => {
+        const family = newFamily();
+        const context = contextFor(ACCOUNT, FIXTURE_REALM);
+        const keys = await family.brokerKeys(family.parseBinding(`presence.${kind}.*`), context);
+        expect(keys).toEqual([{ exchange: 'presence', routingKey: `${kind}.${ENCODED_REALM}.*` }]);
+        expect(context.asked).toBe(1);
+      },
+    );
+
+    it('encodes every dot of the realm as %2E', async () => {
+      const family = newFamily();
+      const keys = await family.brokerKeys(
+        family.parseBinding('presence.update.*'),
+        contextFor(ACCOUNT, 'a.b-c.sip.example.com'),
+      );
+      expect(keys.map((k) => k.routingKey)).toEqual(['update.a%2Eb-c%2Esip%2Eexample%2Ecom.*']);
+    });
+
+    it('needs the same key for a specific id as for the wildcard', async () => {
+      const family = newFamily();
+      const context = contextFor(ACCOUNT, FIXTURE_REALM);
+      const specific = await family.brokerKeys(
+        family.parseBinding('presence.dialog.abc@10.0.0.1'),
+        context,
+      );
+      const wildcard = await family.brokerKeys(family.parseBinding('presence.dialog.*'), context);
+      expect(specific).toEqual(wildcard);
+    });
+
+    it('lets a failing realm lookup fail the binding', async () => {
+      const family = newFamily();
+      const context: BindingContext = {
+        accountId: ACCOUNT,
+        now: new Date(),
+        realm: () => Promise.reject(new InvalidBindingError(`account ${ACCOUNT} has no realm`)),
+      };
+      await expect(
+        family.brokerKeys(family.parseBinding('presence.dialog.*'), context),
+      ).rejects.toThrow(`account ${ACCOUNT} has no realm`);
+    });
+
+    it.each([[''], ['*'], ['#']])(
+      'refuses the realm %j, which would bind every tenant',
+      async (realm) => {
+        const family = newFamily();
+        const rejection = family.brokerKeys(
+          family.parseBinding('presence.dialog.*'),
+          contextFor(ACCOUNT, realm),
+        );
+        await expect(rejection).rejects.toBeInstanceOf(InvalidBindingError);
+        await expect(rejection).rejects.toThrow(`account ${ACCOUNT} has no usable realm`);
+      },
+    );
+  });
+
+  describe('describe', () => {
+    it.each(PRESENCE_KINDS.map((kind) => [kind]))(
+      'the %s fixture carries the routing key kapi_presence gives it',
+      (kind) => {
+        const { exchange, routing_key, body } = presenceFixture(kind);
+        const presenceId = body['Presence-ID'] as string;
+        const [user, realm] = presenceId.split('@');
+        const id = kind === 'mwi_updates' ? user : (body['Call-ID'] as string);
+        expect(exchange).toBe(PRESENCE_EXCHANGE);
+        expect(realm).toBe(FIXTURE_REALM);
+        expect(routing_key).toBe(`${kind}.${encodeRoutingWord(realm)}.${encodeRoutingWord(id)}`);
+        expect(body['Event-Name']).toBe(PRESENCE_EVENTS[kind]);
+        expect(body).not.toHaveProperty('_source');
+      },
+    );
+
+    it.each(PRESENCE_KINDS.map((kind) => [kind, PRESENCE_EVENTS[kind]]))(
+      'gives a %s message of a known realm to its account, named %s',
+      async (kind, name) => {
+        const family = newFamily();
+        await learn(family, ACCOUNT, FIXTURE_REALM);
+        const fixture = presenceFixture(kind);
+        const event = family.describe(fixture.body, {
+          exchange: fixture.exchange,
+          routingKey: fixture.routing_key,
+        });
+        expect(event).toEqual({
+          accountId: ACCOUNT,
+          key: fixture.routing_key,
+          name,
+          payload: fixture.body,
+        });
+        // The payload is the message itself, not a copy or a rewrite.
+        expect(event?.payload).toBe(fixture.body);
+      },
+    );
+
+    it('leaves the message untouched', async () => {
+      const family = newFamily();
+      await learn(family, ACCOUNT, FIXTURE_REALM);
+      const fixture = presenceFixture('dialog');
+      const before = JSON.stringify(fixture.body);
+      family.describe(fixture.body, { exchange: 'presence', routingKey: fixture.routing_key });
+      expect(JSON.stringify(fixture.body)).toBe(before);
+    });
+
+    it('has no account for a realm no subscription named', () => {
+      const family = newFamily();
+      const fixture = presenceFixture('dialog');
+      const event = family.describe(fixture.body, {
+        exchange: 'presence',
+        routingKey: fixture.routing_key,
+      });
+      expect(event).toBeDefined();
+      expect(event?.accountId).toBeUndefined();
+    });
+
+    it('tells accounts apart by the realm word of the routing key, whatever To and From say', async () => {
+      const family = newFamily();
+      await learn(family, ACCOUNT, FIXTURE_REALM);
+      await learn(family, OTHER_ACCOUNT, 'other.example.com');
+      const body = presenceFixture('dialog').body;
+      const delivery = (realm: string) => ({
+        exchange: 'presence',
+        routingKey: `dialog.${realm}.abc`,
+      });
+      expect(family.describe(body, delivery(ENCODED_REALM))?.accountId).toBe(ACCOUNT);
+      expect(family.describe(body, delivery('other%2Eexample%2Ecom'))?.accountId).toBe(
+        OTHER_ACCOUNT,
+      );
+      // The unencoded realm is not the word Kazoo publishes; it names no known realm.
+      expect(family.describe(body, delivery('other.example.com'))?.accountId).toBeUndefined();
+    });
+
+    it('keeps a realm known when its account subscribes again or to other kinds', async () => {
+      const family = newFamily();
+      const context = contextFor(ACCOUNT, FIXTURE_REALM);
+      for (const binding of [
+        'presence.dialog.*',
+        'presence.dialog.x',
+        'presence.mwi_updates.1001',
+      ]) {
+        await family.brokerKeys(family.parseBinding(binding), context);
+      }
+      const fixture = presenceFixture('update');
+      expect(
+        family.describe(fixture.body, { exchange: 'presence', routingKey: fixture.routing_key })
+          ?.accountId,
+      ).toBe(ACCOUNT);
+    });
+
+    it('drops a realm two accounts claim, for both of them', async () => {
+      const family = newFamily();
+      await learn(family, ACCOUNT, FIXTURE_REALM);
+      await learn(family, OTHER_ACCOUNT, FIXTURE_REALM);
+      for (const kind of PRESENCE_KINDS) {
+        const fixture = presenceFixture(kind);
+        const event = family.describe(fixture.body, {
+          exchange: 'presence',
+          routingKey: fixture.routing_key,
+        });
+        expect(event).toBeDefined();
+        expect(event?.accountId).toBeUndefined();
+      }
+    });
+
+    it.each([
+      ['subscriptions.wefwefwefwef%2E2600hz%2Ecom'],
+      ['mwi_unsolicited_updates.wefwefwefwef%2E2600hz%2Ecom'],
+      ['presence.search_req.wefwefwefwef%2E2600hz%2Ecom'],
+      ['probes.dialog'],
+      ['dialog'],
+      ['dialog..abc'],
+    ])('does not emit what arrives with routing key %s', async (routingKey) => {
+      const family = newFamily();
+      await learn(family, ACCOUNT, FIXTURE_REALM);
+      expect(
+        family.describe(presenceFixture('dialog').body, { exchange: 'presence', routingKey }),
+      ).toBeUndefined();
+    });
+
+    it.each([[''], [42], [null], [undefined]])(
+      'does not emit a message whose Event-Name is %j',
+      async (name) => {
+        const family = newFamily();
+        await learn(family, ACCOUNT, FIXTURE_REALM);
+        const fixture = presenceFixture('dialog');
+        const message: KazooMessage = { ...fixture.body, 'Event-Name': name };
+        expect(
+          family.describe(message, { exchange: 'presence', routingKey: fixture.routing_key }),
+        ).toBeUndefined();
+      },
+    );
+  });
+});
