@@ -53,6 +53,15 @@ export class InvalidBindingError extends GatewayError {
   }
 }
 
+/**
+ * Kazoo's text for a binding that does not fit its family's grammar:
+ * `invalid format for <family> subscription : <words after the first, joined by ", ">`.
+ */
+export function invalidBindingFormat(family: string, binding: string): InvalidBindingError {
+  const keys = binding.split('.').slice(1).join(', ');
+  return new InvalidBindingError(`invalid format for ${family} subscription : ${keys}`);
+}
+
 export class TokenRequiredError extends GatewayError {
   constructor() {
     super(ErrorCode.TokenRequired, 'authentication token required');

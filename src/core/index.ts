@@ -16,7 +16,8 @@ export { EventFamilyProvider } from './families/event-family.decorator';
 export { EventIngress, isKazooMessage } from './events/event-ingress';
 export { encodeRoutingWord, normalizeClientId } from './topics/routing-key-encoding';
 export { topicMatches } from './topics/topic-matcher';
-export { ErrorCode, GatewayError, InvalidBindingError } from './errors';
+export { ErrorCode, GatewayError, InvalidBindingError, invalidBindingFormat } from './errors';
+export { channelVarsAccountId, textField } from './kazoo/message-fields';
 export {
   accountDb,
   accountModb,

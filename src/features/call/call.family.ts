@@ -3,9 +3,12 @@ import { RabbitSubscribe } from '@golevelup/nestjs-rabbitmq';
 import type { ConsumeMessage } from 'amqplib';
 import { deliveryOf, familySubscription } from '../../amqp/family-subscription';
 import {
+  textField,
+  channelVarsAccountId,
   EventFamilyProvider,
   EventIngress,
   InvalidBindingError,
+  invalidBindingFormat,
   normalizeClientId,
   type BrokerKey,
   type Delivery,
@@ -61,9 +64,7 @@ export class CallFamily implements EventFamily<CallBinding> {
     // Everything after the event is the call-id, which may itself contain dots.
     const callId = rest.join('.');
     if (event === undefined || callId === '' || binding.includes('#')) {
-      throw new InvalidBindingError(
-        `invalid format for call subscription : ${binding.split('.').slice(1).join(', ')}`,
-      );
+      throw invalidBindingFormat('call', binding);
     }
     if (event !== '*' && !isCallEvent(event)) {
       throw new InvalidBindingError(`event ${event} not supported`);
@@ -97,10 +98,5 @@ export class CallFamily implements EventFamily<CallBinding> {
 
 /** The tenant of a call event: `Custom-Channel-Vars.Account-ID`, else a top-level `Account-ID`. */
 function accountOf(message: KazooMessage): string | undefined {
-  const ccv = message['Custom-Channel-Vars'];
-  const fromCcv =
-    typeof ccv === 'object' && ccv !== null ? (ccv as KazooMessage)['Account-ID'] : undefined;
-  if (typeof fromCcv === 'string' && fromCcv !== '') return fromCcv;
-  const top = message['Account-ID'];
-  return typeof top === 'string' && top !== '' ? top : undefined;
+  return channelVarsAccountId(message) ?? textField(message, 'Account-ID');
 }

@@ -3,9 +3,11 @@ import { RabbitSubscribe } from '@golevelup/nestjs-rabbitmq';
 import type { ConsumeMessage } from 'amqplib';
 import { deliveryOf, familySubscription } from '../../amqp/family-subscription';
 import {
+  textField,
+  channelVarsAccountId,
   EventFamilyProvider,
   EventIngress,
-  InvalidBindingError,
+  invalidBindingFormat,
   isAccountId,
   normalizeClientId,
   type BindingContext,
@@ -73,9 +75,7 @@ export class ConferenceFamily implements EventFamily<ConferenceBinding> {
       binding.includes('#') ||
       !fitsRoutingKey(conferenceId)
     ) {
-      throw new InvalidBindingError(
-        `invalid format for conference subscription : ${binding.split('.').slice(1).join(', ')}`,
-      );
+      throw invalidBindingFormat('conference', binding);
     }
     return {
       binding,
@@ -140,11 +140,9 @@ function fitsRoutingKey(conferenceId: string): boolean {
  * account word of the key itself, which only counts when it looks like an account id.
  */
 function accountOf(message: KazooMessage, keyAccount: string | undefined): string | undefined {
-  const top = message['Account-ID'];
-  if (typeof top === 'string' && top !== '') return top;
-  const ccv = message['Custom-Channel-Vars'];
-  const fromCcv =
-    typeof ccv === 'object' && ccv !== null ? (ccv as KazooMessage)['Account-ID'] : undefined;
-  if (typeof fromCcv === 'string' && fromCcv !== '') return fromCcv;
-  return isAccountId(keyAccount) ? keyAccount : undefined;
+  return (
+    textField(message, 'Account-ID') ??
+    channelVarsAccountId(message) ??
+    (isAccountId(keyAccount) ? keyAccount : undefined)
+  );
 }

@@ -3,9 +3,12 @@ import { RabbitSubscribe } from '@golevelup/nestjs-rabbitmq';
 import type { ConsumeMessage } from 'amqplib';
 import { deliveryOf, familySubscription } from '../../amqp/family-subscription';
 import {
+  isAccountId,
+  textField,
   EventFamilyProvider,
   EventIngress,
   InvalidBindingError,
+  invalidBindingFormat,
   accountOfDatabase,
   isModb,
   modbWindow,
@@ -31,9 +34,6 @@ export type FaxDocAction = (typeof FAX_DOC_ACTIONS)[number];
 
 const isDocAction = (value: unknown): value is FaxDocAction =>
   typeof value === 'string' && (FAX_DOC_ACTIONS as readonly string[]).includes(value);
-
-/** Kazoo account ids, as the status routing key carries them. */
-const ACCOUNT_ID = /^[0-9a-f]{32}$/;
 
 interface FaxStatusBinding extends FamilyBinding {
   readonly kind: 'status';
@@ -79,11 +79,11 @@ export class FaxFamily implements EventFamily<FaxBinding> {
 
   parseBinding(binding: string): FaxBinding {
     const [, kind, ...rest] = binding.split('.');
-    if (binding.includes('#')) throw invalidFormat(binding);
+    if (binding.includes('#')) throw invalidBindingFormat('fax', binding);
     if (kind === 'status') {
       // Everything after `fax.status.` is the fax id: Kazoo's job ids may contain dots.
       const faxId = rest.join('.');
-      if (faxId === '') throw invalidFormat(binding);
+      if (faxId === '') throw invalidBindingFormat('fax', binding);
       // The account word is `*`: accounts are compared on their own, never through the pattern.
       return { binding, kind, pattern: `fax.status.*.${normalizeClientId(faxId)}` };
     }
@@ -94,7 +94,7 @@ export class FaxFamily implements EventFamily<FaxBinding> {
       }
       return { binding, kind, action, pattern: `${action}.*.fax.*` };
     }
-    throw invalidFormat(binding);
+    throw invalidBindingFormat('fax', binding);
   }
 
   brokerKeys(binding: FaxBinding, context: BindingContext): BrokerKey[] {
@@ -119,7 +119,7 @@ export class FaxFamily implements EventFamily<FaxBinding> {
 function describeStatus(message: KazooMessage, delivery: Delivery): FamilyEvent | undefined {
   if (message['Event-Name'] !== 'status') return undefined;
   return {
-    accountId: nonEmpty(message['Account-ID']) ?? accountOfStatusKey(delivery.routingKey),
+    accountId: textField(message, 'Account-ID') ?? accountOfStatusKey(delivery.routingKey),
     key: delivery.routingKey,
     name: 'status',
     payload: message,
@@ -140,7 +140,7 @@ function describeDocument(message: KazooMessage, delivery: Delivery): FamilyEven
   if (typeof database !== 'string' || !isModb(database)) return undefined;
   return {
     // The database a fax lives in decides its tenant, as in the object family.
-    accountId: accountOfDatabase(database) ?? nonEmpty(message['Account-ID']),
+    accountId: accountOfDatabase(database) ?? textField(message, 'Account-ID'),
     key: delivery.routingKey,
     name,
     payload: message,
@@ -155,15 +155,5 @@ function describeDocument(message: KazooMessage, delivery: Delivery): FamilyEven
  */
 function accountOfStatusKey(routingKey: string): string | undefined {
   const account = routingKey.split('.')[2];
-  return account !== undefined && ACCOUNT_ID.test(account) ? account : undefined;
-}
-
-function nonEmpty(value: unknown): string | undefined {
-  return typeof value === 'string' && value !== '' ? value : undefined;
-}
-
-function invalidFormat(binding: string): InvalidBindingError {
-  return new InvalidBindingError(
-    `invalid format for fax subscription : ${binding.split('.').slice(1).join(', ')}`,
-  );
+  return isAccountId(account) ? account : undefined;
 }

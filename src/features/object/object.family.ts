@@ -3,9 +3,11 @@ import { RabbitSubscribe } from '@golevelup/nestjs-rabbitmq';
 import type { ConsumeMessage } from 'amqplib';
 import { deliveryOf, familySubscription } from '../../amqp/family-subscription';
 import {
+  textField,
   EventFamilyProvider,
   EventIngress,
   InvalidBindingError,
+  invalidBindingFormat,
   accountDb,
   accountOfDatabase,
   modbWindow,
@@ -76,9 +78,9 @@ export class ObjectFamily implements EventFamily<ObjectBinding> {
 
   parseBinding(binding: string): ObjectBinding {
     const words = binding.split('.');
-    if (binding.includes('#')) throw invalidFormat(binding);
+    if (binding.includes('#')) throw invalidBindingFormat('object', binding);
     if (words[0] === 'object') {
-      if (words.length !== 3) throw invalidFormat(binding);
+      if (words.length !== 3) throw invalidBindingFormat('object', binding);
       const [, action, type] = words;
       checkSupported(action, type);
       return {
@@ -91,7 +93,7 @@ export class ObjectFamily implements EventFamily<ObjectBinding> {
     // Kazoo 3.x: <ACTION>.<DB|*>.<TYPE>.<ID|*>; the id may itself contain dots.
     const [action, , type, ...rest] = words;
     const id = rest.join('.');
-    if (words.length < 4 || id === '') throw invalidFormat(binding);
+    if (words.length < 4 || id === '') throw invalidBindingFormat('object', binding);
     checkSupported(action, type);
     return {
       binding,
@@ -135,10 +137,7 @@ export class ObjectFamily implements EventFamily<ObjectBinding> {
  */
 function accountOf(message: KazooMessage, routedDatabase: string): string | undefined {
   const database = typeof message.Database === 'string' ? message.Database : routedDatabase;
-  const fromDatabase = accountOfDatabase(database);
-  if (fromDatabase) return fromDatabase;
-  const accountId = message['Account-ID'];
-  return typeof accountId === 'string' && accountId !== '' ? accountId : undefined;
+  return accountOfDatabase(database) ?? textField(message, 'Account-ID');
 }
 
 function checkSupported(action: string, type: string): void {
@@ -149,9 +148,4 @@ function checkSupported(action: string, type: string): void {
   throw new InvalidBindingError(
     actionOk ? `event *.${type} not supported` : `event ${action}.* not supported`,
   );
-}
-
-function invalidFormat(binding: string): InvalidBindingError {
-  const keys = binding.split('.').slice(1).join(', ');
-  return new InvalidBindingError(`invalid format for object subscription : ${keys}`);
 }

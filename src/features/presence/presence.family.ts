@@ -6,6 +6,7 @@ import {
   EventFamilyProvider,
   EventIngress,
   InvalidBindingError,
+  invalidBindingFormat,
   encodeRoutingWord,
   normalizeClientId,
   type BindingContext,
@@ -75,9 +76,7 @@ export class PresenceFamily implements EventFamily<PresenceBinding> {
     // Everything after the kind is the id: call-ids and SIP users may contain dots and `@`.
     const id = rest.join('.');
     if (kind === undefined || id === '' || binding.includes('#')) {
-      throw new InvalidBindingError(
-        `invalid format for presence subscription : ${binding.split('.').slice(1).join(', ')}`,
-      );
+      throw invalidBindingFormat('presence', binding);
     }
     if (!isPresenceKind(kind)) throw new InvalidBindingError(`event ${kind} not supported`);
     return {

@@ -3,9 +3,11 @@ import { RabbitSubscribe } from '@golevelup/nestjs-rabbitmq';
 import type { ConsumeMessage } from 'amqplib';
 import { deliveryOf, familySubscription } from '../../amqp/family-subscription';
 import {
+  textField,
   EventFamilyProvider,
   EventIngress,
   InvalidBindingError,
+  invalidBindingFormat,
   normalizeClientId,
   type BindingContext,
   type BrokerKey,
@@ -62,8 +64,7 @@ export class SkeletonFamily implements EventFamily<SkeletonBinding> {
     const [, event, ...rest] = binding.split('.');
     const id = rest.join('.');
     if (event === undefined || id === '' || binding.includes('#')) {
-      const keys = binding.split('.').slice(1).join(', ');
-      throw new InvalidBindingError(`invalid format for skeleton subscription : ${keys}`);
+      throw invalidBindingFormat('skeleton', binding);
     }
     if (event !== '*' && !isSkeletonEvent(event)) {
       throw new InvalidBindingError(`event ${event} not supported`);
@@ -94,9 +95,8 @@ export class SkeletonFamily implements EventFamily<SkeletonBinding> {
   describe(message: KazooMessage, delivery: Delivery): FamilyEvent | undefined {
     const name = message['Event-Name'];
     if (!isSkeletonEvent(name)) return undefined;
-    const accountId = message['Account-ID'];
     return {
-      accountId: typeof accountId === 'string' && accountId !== '' ? accountId : undefined,
+      accountId: textField(message, 'Account-ID'),
       key: delivery.routingKey,
       name,
       payload: message,
