@@ -20,6 +20,8 @@ export interface Subscription {
   readonly binding: FamilyBinding;
   /** Broker keys held for this subscription; replaced when month-scoped keys roll over. */
   brokerKeys: readonly BrokerKey[];
+  /** The account-scoped key Kazoo 4.x clients see as `subscription_key`. */
+  readonly subscriptionKey: string;
   /** Free-form label and data a client may attach; kept for listings. */
   readonly name?: unknown;
   readonly metadata?: unknown;
@@ -36,7 +38,10 @@ export interface OutboundEvent {
   /** Name and payload for Kazoo 3.x clients (socket.io). */
   readonly legacyName: string;
   readonly legacyPayload: KazooMessage;
+  /** The routing key Kazoo 4.x clients see. */
   readonly routingKey: string;
+  /** The payload as Kazoo 4.x clients see it (public fields, normalized keys); computed once per event. */
+  kazooData(): KazooMessage;
   /** The session's subscriptions this event matched, in subscription order (at least one). */
   readonly matched: readonly Subscription[];
 }

@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { Delivery, EventFamily, KazooMessage } from '../families/event-family';
 import { FamilyRegistry } from '../families/family.registry';
+import { normalizeKazooJson, publicFields } from '../kazoo/normalize';
 import { SubscriptionRegistry } from '../subscriptions/subscription.registry';
 import { topicMatches } from '../topics/topic-matcher';
 import { EventStats } from './event-stats';
@@ -60,19 +61,21 @@ export class EventIngress {
     const recipients = this.registry.match(prefix, accountId, (subscription) =>
       topicMatches(subscription.binding.pattern, event.key),
     );
+    let kazooData: KazooMessage | undefined;
+    const shared = {
+      family: prefix,
+      accountId,
+      name: event.name,
+      key: event.key,
+      payload: event.payload,
+      legacyName: event.legacyName ?? event.name,
+      legacyPayload: event.legacyPayload ?? event.payload,
+      routingKey: event.routingKey ?? delivery.routingKey,
+      kazooData: () => (kazooData ??= normalizeKazooJson(publicFields(event.payload))),
+    };
     for (const [session, matched] of recipients) {
       try {
-        session.send({
-          family: prefix,
-          accountId,
-          name: event.name,
-          key: event.key,
-          payload: event.payload,
-          legacyName: event.legacyName ?? event.name,
-          legacyPayload: event.legacyPayload ?? event.payload,
-          routingKey: delivery.routingKey,
-          matched,
-        });
+        session.send({ ...shared, matched });
         this.stats.delivered++;
       } catch (error) {
         // One broken session must not keep the event from the others.

@@ -43,6 +43,12 @@ export interface FamilyEvent {
   readonly name: string;
   /** The message as Kazoo published it. */
   readonly payload: KazooMessage;
+  /**
+   * The routing key Kazoo 4.x clients are shown, when the family re-keys events as Kazoo 4.x's
+   * Blackhole did (call events become `call.<ACCOUNT>.<EVENT>.<CALL_ID>`); defaults to the
+   * delivery's routing key.
+   */
+  readonly routingKey?: string;
   /** The event name Kazoo 3.x socket.io clients expect, when it differs from `name`. */
   readonly legacyName?: string;
   /** The payload Kazoo 3.x socket.io clients expect, when it differs from `payload`. */
@@ -79,6 +85,12 @@ export interface EventFamily<B extends FamilyBinding = FamilyBinding> {
     binding: B,
     context: BindingContext,
   ): readonly BrokerKey[] | Promise<readonly BrokerKey[]>;
+
+  /**
+   * The account-scoped key Kazoo 4.x reports as an event's `subscription_key`
+   * (`call.<ACCOUNT>.CHANNEL_CREATE.*`). Optional: the first broker key is used otherwise.
+   */
+  subscriptionKey?(binding: B, context: BindingContext): string;
 
   /** Interprets a delivered message, or returns `undefined` when the family does not emit it. */
   describe(message: KazooMessage, delivery: Delivery): FamilyEvent | undefined;

@@ -55,6 +55,7 @@ describe('SubscriptionRegistry', () => {
       family: 'call',
       binding: b,
       brokerKeys: KEYS,
+      subscriptionKey: 'call.CHANNEL_CREATE.*',
       name: 'mine',
       metadata: { k: 1 },
     });

@@ -20,7 +20,7 @@ export class SubscriptionRegistry {
     family: string,
     binding: FamilyBinding,
     brokerKeys: readonly BrokerKey[],
-    extras: Pick<Subscription, 'name' | 'metadata'> = {},
+    extras: Partial<Pick<Subscription, 'subscriptionKey' | 'name' | 'metadata'>> = {},
   ): { subscription: Subscription; added: boolean } {
     let own = this.bySession.get(session);
     if (!own) {
@@ -37,7 +37,9 @@ export class SubscriptionRegistry {
       family,
       binding,
       brokerKeys,
-      ...extras,
+      subscriptionKey: extras.subscriptionKey ?? binding.pattern,
+      name: extras.name,
+      metadata: extras.metadata,
     };
     own.set(key, subscription);
     const index = indexKey(family, accountId);

@@ -77,17 +77,21 @@ export class SubscriptionService {
     await this.authorizer.authorize(token, accountId);
     const context = this.contextFor(accountId, token);
     const keyed = await Promise.all(
-      parsed.map(async ({ entry, parsed: binding }) => ({
-        prefix: entry.prefix,
-        binding,
-        keys: await entry.family.brokerKeys(binding, context),
-      })),
+      parsed.map(async ({ entry, parsed: binding }) => {
+        const keys = await entry.family.brokerKeys(binding, context);
+        const subscriptionKey =
+          entry.family.subscriptionKey?.(binding, context) ??
+          keys[0]?.routingKey ??
+          binding.pattern;
+        return { prefix: entry.prefix, binding, keys, subscriptionKey };
+      }),
     );
     if (this.closed.has(session)) return [];
 
     const added: Subscription[] = [];
-    for (const { prefix, binding, keys } of keyed) {
+    for (const { prefix, binding, keys, subscriptionKey } of keyed) {
       const result = this.registry.add(session, accountId, prefix, binding, keys, {
+        subscriptionKey,
         name: command.name,
         metadata: command.metadata,
       });

@@ -126,9 +126,21 @@ describe('CallFamily', () => {
         key: 'call.CHANNEL_CREATE.at6dmu4ffk97vnlp6qfq',
         name: 'CHANNEL_CREATE',
         payload: fixture.body,
+        // What Kazoo 4.3 shows its clients (fixture 03).
+        routingKey: 'call.4b8c6fec4b2597882c0390202d195419.CHANNEL_CREATE.at6dmu4ffk97vnlp6qfq',
       });
       // The payload is the message itself, not a copy or a rewrite.
       expect(event?.payload).toBe(fixture.body);
+    });
+
+    it('gives Kazoo 4.x subscription keys, account first (fixture 03)', () => {
+      const context = { accountId: ACCOUNT, now: new Date(), realm: () => Promise.resolve('') };
+      expect(family.subscriptionKey(family.parseBinding('call.CHANNEL_CREATE.*'), context)).toBe(
+        'call.4b8c6fec4b2597882c0390202d195419.CHANNEL_CREATE.*',
+      );
+      expect(family.subscriptionKey(family.parseBinding('call.*.abc@1.2'), context)).toBe(
+        'call.4b8c6fec4b2597882c0390202d195419.*.abc%401%2E2',
+      );
     });
 
     it('leaves the message untouched', () => {

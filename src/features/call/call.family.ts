@@ -10,6 +10,7 @@ import {
   InvalidBindingError,
   invalidBindingFormat,
   normalizeClientId,
+  type BindingContext,
   type BrokerKey,
   type Delivery,
   type EventFamily,
@@ -38,7 +39,9 @@ const isCallEvent = (value: unknown): value is CallEventName =>
   typeof value === 'string' && (CALL_EVENTS as readonly string[]).includes(value);
 
 interface CallBinding extends FamilyBinding {
-  readonly events: readonly CallEventName[];
+  readonly event: CallEventName | '*';
+  /** Encoded, or `*`. */
+  readonly callId: string;
 }
 
 /**
@@ -69,29 +72,33 @@ export class CallFamily implements EventFamily<CallBinding> {
     if (event !== '*' && !isCallEvent(event)) {
       throw new InvalidBindingError(`event ${event} not supported`);
     }
-    return {
-      binding,
-      pattern: `call.${event}.${callId === '*' ? '*' : normalizeClientId(callId)}`,
-      events: event === '*' ? CALL_EVENTS : [event],
-    };
+    const encodedCallId = callId === '*' ? '*' : normalizeClientId(callId);
+    return { binding, pattern: `call.${event}.${encodedCallId}`, event, callId: encodedCallId };
   }
 
   /** `call.<EVENT>.*` for every event: one binding serves every account and call. */
   brokerKeys(binding: CallBinding): BrokerKey[] {
-    return binding.events.map((name) => ({
-      exchange: CALL_EXCHANGE,
-      routingKey: `call.${name}.*`,
-    }));
+    const events = binding.event === '*' ? CALL_EVENTS : [binding.event];
+    return events.map((name) => ({ exchange: CALL_EXCHANGE, routingKey: `call.${name}.*` }));
+  }
+
+  /** Kazoo 4.x's account-scoped key: `call.<ACCOUNT>.<EVENT>.<CALL_ID>`. */
+  subscriptionKey(binding: CallBinding, context: BindingContext): string {
+    return `call.${context.accountId}.${binding.event}.${binding.callId}`;
   }
 
   describe(message: KazooMessage, delivery: Delivery): FamilyEvent | undefined {
     const name = message['Event-Name'];
     if (!isCallEvent(name)) return undefined;
+    const accountId = accountOf(message);
+    const encodedCallId = delivery.routingKey.split('.')[2] ?? '';
     return {
-      accountId: accountOf(message),
+      accountId,
       key: delivery.routingKey,
       name,
       payload: message,
+      // Kazoo 4.x re-keyed call events per account for its clients.
+      routingKey: `call.${accountId ?? '*'}.${name}.${encodedCallId}`,
     };
   }
 }
