@@ -3,6 +3,7 @@ import { ConsoleLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AppModule, type AppOptions } from './app.module';
 import { type Environment, type LogLevelName } from './config/environment';
+import { GatewayIoAdapter } from './gateways/socket-io/socket-io.adapter';
 
 const LEVELS: Record<LogLevelName, LogLevel[]> = {
   fatal: ['fatal'],
@@ -29,6 +30,7 @@ export async function startGateway(
   const app = await NestFactory.create(AppModule.register({ environment, ...options }), {
     logger: createLogger(environment),
   });
+  app.useWebSocketAdapter(new GatewayIoAdapter(app));
   app.enableShutdownHooks();
   await app.listen(environment.PORT, environment.HOST);
   return app;

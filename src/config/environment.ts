@@ -72,6 +72,34 @@ export class Environment {
   @Max(10_000_000)
   AUTH_CACHE_MAX: number = 10000;
 
+  /** Largest frame a client may send, on every protocol; larger ones close the connection. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1024)
+  @Max(16 * 1024 * 1024)
+  MAX_FRAME_BYTES: number = 64 * 1024;
+
+  /** Requests one plain-WebSocket connection may burst (Kazoo 4.x `max_bucket_tokens`). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  WS_RATE_BURST: number = 100;
+
+  /** Requests per second a plain-WebSocket connection regains (Kazoo 4.x `tokens_fill_rate`). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  WS_RATE_PER_S: number = 10;
+
+  /** Seconds between server pings; a plain-WebSocket peer that misses one is disconnected. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(3600)
+  WS_PING_INTERVAL_S: number = 30;
+
   @IsIn(LOG_LEVELS)
   LOG_LEVEL: LogLevelName = 'info';
 

@@ -5,6 +5,7 @@ import { EventClient, type ClientVersion, type ConnectOptions } from './clients'
 import { FakeCrossbar } from './fake-crossbar';
 import { startTestGateway, type TestGateway } from './start-app';
 import { waitUntil } from './wait';
+import { KazooWsClient } from './ws-client';
 
 export interface StackOptions {
   readonly env?: Record<string, string>;
@@ -17,7 +18,7 @@ export interface StackOptions {
  * (already consuming), a Kazoo-style publisher, and clients that are closed after each test.
  */
 export class Stack {
-  private readonly clients: EventClient[] = [];
+  private readonly clients: { close(): void }[] = [];
 
   private constructor(
     readonly crossbar: FakeCrossbar,
@@ -47,6 +48,13 @@ export class Stack {
 
   async connect(version: ClientVersion = 'v4', options?: ConnectOptions): Promise<EventClient> {
     const client = await EventClient.connect(version, this.gateway.url, options);
+    this.clients.push(client);
+    return client;
+  }
+
+  /** A plain-WebSocket client of Kazoo 4.x's protocol (monster-ui's). */
+  async connectWs(path = '/'): Promise<KazooWsClient> {
+    const client = await KazooWsClient.connect(this.gateway.url, path);
     this.clients.push(client);
     return client;
   }

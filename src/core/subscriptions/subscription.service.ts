@@ -12,6 +12,7 @@ import {
   type AccountAuthorizer,
   type AccountDirectory,
   type BrokerBindings,
+  type TokenIdentity,
 } from './ports';
 import { SubscriptionRegistry } from './subscription.registry';
 
@@ -53,6 +54,11 @@ export class SubscriptionService {
     @Inject(ACCOUNT_DIRECTORY) private readonly directory: AccountDirectory,
     private readonly clock: Clock,
   ) {}
+
+  /** Checks a token with Crossbar (for protocols that authenticate a connection once). */
+  authenticate(token: string): Promise<TokenIdentity> {
+    return this.authorizer.authenticate(token);
+  }
 
   /** Subscribes all bindings or none; returns every binding the session now holds. */
   subscribe(session: Session, command: SubscribeCommand): Promise<string[]> {

@@ -15,9 +15,6 @@ import { SubscriptionService } from '../../core/subscriptions/subscription.servi
 import { EventRequestDto } from './event-requests.dto';
 import { SocketIoSession } from './socket-io.session';
 
-/** Largest frame a client may send; subscribe requests are tiny. */
-export const SOCKET_IO_MAX_FRAME_BYTES = 64 * 1024;
-
 /** Acknowledgement body, sent when the client passed a callback. */
 export type EventAck =
   | { status: 'success'; data: { subscribed: string[]; unsubscribed?: string[] } }
@@ -36,7 +33,7 @@ interface SessionData {
   allowEIO3: true,
   serveClient: false,
   cors: { origin: true, credentials: true },
-  maxHttpBufferSize: SOCKET_IO_MAX_FRAME_BYTES,
+  // Frame size and upgrade sharing come from GatewayIoAdapter.
 })
 export class SocketIoGateway implements OnGatewayConnection, OnGatewayDisconnect {
   private readonly logger = new Logger(SocketIoGateway.name);

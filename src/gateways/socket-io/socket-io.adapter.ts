@@ -1,0 +1,24 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import { IoAdapter } from '@nestjs/platform-socket.io';
+import type { Server, ServerOptions } from 'socket.io';
+import { Environment } from '../../config/environment';
+
+/**
+ * socket.io on the application's HTTP server, with the limits from the environment. It shares
+ * the port with the plain-WebSocket protocol, so upgrades outside `/socket.io/` are left alone
+ * (`destroyUpgrade: false`) for the other server to take.
+ */
+export class GatewayIoAdapter extends IoAdapter {
+  constructor(private readonly app: INestApplicationContext) {
+    super(app);
+  }
+
+  override createIOServer(port: number, options?: ServerOptions): Server {
+    const env = this.app.get(Environment);
+    return super.createIOServer(port, {
+      ...options,
+      maxHttpBufferSize: env.MAX_FRAME_BYTES,
+      destroyUpgrade: false,
+    }) as Server;
+  }
+}

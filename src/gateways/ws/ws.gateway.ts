@@ -1,0 +1,184 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { Environment } from '../../config/environment';
+import {
+  BadRequestError,
+  GatewayError,
+  TokenRequiredError,
+  toGatewayError,
+} from '../../core/errors';
+import { TokenBucket } from '../../core/limits/token-bucket';
+import { SubscriptionService } from '../../core/subscriptions/subscription.service';
+import { FrameError, newRequestId, parseKazooRequest, type KazooRequest } from './kazoo-request';
+import { WsSession } from './ws.session';
+
+/** Upgrades under this path belong to socket.io. */
+const SOCKET_IO_PATH = '/socket.io/';
+
+/** Kazoo 4.x's reply frame (spec §3.5). */
+type ReplyFrame =
+  | { action: 'reply'; request_id: string; status: 'success'; data: object }
+  | {
+      action: 'reply';
+      request_id: string;
+      status: 'error';
+      data: { errors: string[]; code: string; temporary: boolean };
+    };
+
+/**
+ * Kazoo 4.x's JSON protocol over plain WebSocket (monster-ui and every 4.x client), on the
+ * same port as socket.io: every upgrade outside `/socket.io/` lands here. It only translates
+ * frames into `SubscriptionService` calls and results into replies.
+ */
+@Injectable()
+export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(WsGateway.name);
+  private readonly server: WebSocketServer;
+  private readonly sessions = new WeakMap<WebSocket, WsSession>();
+  private heartbeat: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly subscriptions: SubscriptionService,
+    private readonly env: Environment,
+  ) {
+    this.server = new WebSocketServer({
+      noServer: true,
+      maxPayload: env.MAX_FRAME_BYTES,
+      // Compression would cost a deflate per event and per socket.
+      perMessageDeflate: false,
+    });
+  }
+
+  onApplicationBootstrap(): void {
+    const http = this.adapterHost.httpAdapter.getHttpServer() as Server;
+    http.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if ((request.url ?? '/').startsWith(SOCKET_IO_PATH)) return;
+      this.server.handleUpgrade(request, socket, head, (ws) => this.accept(ws));
+    });
+    this.heartbeat = setInterval(() => this.checkHeartbeats(), this.env.WS_PING_INTERVAL_S * 1000);
+    this.heartbeat.unref();
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.heartbeat);
+    for (const client of this.server.clients) client.terminate();
+    this.server.close();
+  }
+
+  private accept(socket: WebSocket): void {
+    const session = new WsSession(
+      socket,
+      new TokenBucket(this.env.WS_RATE_BURST, this.env.WS_RATE_PER_S),
+    );
+    this.sessions.set(socket, session);
+    socket.on('message', (data: RawData, isBinary: boolean) => {
+      void this.onFrame(session, data, isBinary);
+    });
+    socket.on('pong', () => (session.alive = true));
+    socket.on('close', () => this.subscriptions.disconnect(session));
+    // An oversized frame or a protocol violation: ws closes the socket (1009, 1002) itself.
+    socket.on('error', (error) => this.logger.debug(`session ${session.id}: ${error.message}`));
+  }
+
+  private async onFrame(session: WsSession, data: RawData, isBinary: boolean): Promise<void> {
+    // Every frame costs a token, readable or not; a refusal still names the request if it can.
+    const allowed = session.requests.take();
+    let requestId = newRequestId();
+    try {
+      if (isBinary) throw new BadRequestError('binary frames are not supported');
+      const request = parseKazooRequest(rawText(data));
+      requestId = request.requestId;
+      if (!allowed) throw this.rateLimited(session);
+      const result = await this.execute(session, request);
+      session.write({ action: 'reply', request_id: requestId, status: 'success', data: result });
+    } catch (thrown) {
+      if (thrown instanceof FrameError) requestId = thrown.requestId;
+      const cause = thrown instanceof FrameError ? thrown.error : thrown;
+      const error = allowed ? toGatewayError(cause) : this.rateLimited(session);
+      if (!(cause instanceof GatewayError)) {
+        this.logger.error(
+          `request failed: ${cause instanceof Error ? cause.stack : String(cause)}`,
+        );
+      }
+      const reply: ReplyFrame = {
+        action: 'reply',
+        request_id: requestId,
+        status: 'error',
+        data: { errors: [error.message], code: error.code, temporary: error.temporary },
+      };
+      session.write(reply);
+    }
+  }
+
+  private rateLimited(session: WsSession): GatewayError {
+    return new BadRequestError(`rate limiting threshold hit for ${session.id}!`);
+  }
+
+  private async execute(session: WsSession, request: KazooRequest): Promise<object> {
+    const token = await this.authenticate(session, request.authToken);
+    switch (request.action) {
+      case 'ping':
+        return { response: 'pong' };
+      case 'subscribe': {
+        const { data } = request;
+        if (!data || (data.accountId === undefined && data.bindings === undefined)) {
+          throw new BadRequestError('missing required keys in data object');
+        }
+        const subscribed = await this.subscriptions.subscribe(session, {
+          token,
+          accountId: data.accountId,
+          bindings: data.bindings ?? [],
+          name: request.name,
+          metadata: request.metadata,
+        });
+        return { subscribed };
+      }
+      case 'unsubscribe':
+        // Without `data`, Kazoo's documented (but never working) "unsubscribe from everything".
+        return this.subscriptions.unsubscribe(session, {
+          token,
+          accountId: request.data?.accountId,
+          bindings: request.data?.bindings,
+        });
+    }
+  }
+
+  /**
+   * As Kazoo 4.x: a token is needed until the connection has authenticated once. A frame that
+   * brings a token has it checked and makes it the connection's token.
+   */
+  private async authenticate(session: WsSession, token: string | undefined): Promise<string> {
+    if (token === undefined) {
+      if (session.token === undefined) throw new TokenRequiredError();
+      return session.token;
+    }
+    if (token !== session.token) {
+      await this.subscriptions.authenticate(token);
+      session.token = token;
+    }
+    return token;
+  }
+
+  private checkHeartbeats(): void {
+    for (const socket of this.server.clients) {
+      const session = this.sessions.get(socket);
+      if (!session) continue;
+      if (!session.alive) {
+        socket.terminate();
+        continue;
+      }
+      session.alive = false;
+      socket.ping();
+    }
+  }
+}
+
+function rawText(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data).toString('utf8');
+}
