@@ -18,6 +18,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
+COPY public ./public
 
 # The image's unprivileged user (uid 1000); files above stay root-owned and read-only to it.
 USER node

@@ -1,9 +1,16 @@
 import type { INestApplication, LogLevel } from '@nestjs/common';
 import { ConsoleLogger } from '@nestjs/common';
+import { dirname, join } from 'node:path';
 import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule, type AppOptions } from './app.module';
 import { type Environment, type LogLevelName } from './config/environment';
 import { GatewayIoAdapter } from './gateways/socket-io/socket-io.adapter';
+
+/** `public/` at the project root, from `src/` and from `dist/` alike. */
+const PUBLIC_DIR = join(__dirname, '..', 'public');
+/** The socket.io 4 browser client shipped inside the socket.io server package. */
+const SOCKET_IO_CLIENT_DIR = dirname(require.resolve('socket.io/client-dist/socket.io.min.js'));
 
 const LEVELS: Record<LogLevelName, LogLevel[]> = {
   fatal: ['fatal'],
@@ -27,10 +34,16 @@ export async function startGateway(
   environment: Environment,
   options: Omit<AppOptions, 'environment'> = {},
 ): Promise<INestApplication> {
-  const app = await NestFactory.create(AppModule.register({ environment, ...options }), {
-    logger: createLogger(environment),
-  });
+  const app = await NestFactory.create<NestExpressApplication>(
+    AppModule.register({ environment, ...options }),
+    {
+      logger: createLogger(environment),
+    },
+  );
   app.useWebSocketAdapter(new GatewayIoAdapter(app));
+  // The console page and the browser clients it and Kazoo 3.x's example page load, served locally.
+  app.useStaticAssets(PUBLIC_DIR, { index: 'index.html', maxAge: '1h' });
+  app.useStaticAssets(SOCKET_IO_CLIENT_DIR, { prefix: '/vendor/socket.io-4/', maxAge: '1h' });
   app.enableShutdownHooks();
   await app.listen(environment.PORT, environment.HOST);
   return app;

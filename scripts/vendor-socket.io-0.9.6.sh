@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Re-extracts the socket.io 0.9.6 browser client that Kazoo 3.x's documented example page loads.
+# The file is committed (public/vendor/) because the npm package socket.io-client@0.9.6 drags in
+# Node-0.x-era dependencies (ws 0.4 with a native build, uglify-js 1.2) that have no place in a
+# production install; only its dist/socket.io.min.js is served.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+(cd "$work" && npm pack --silent socket.io-client@0.9.6 >/dev/null && tar xzf socket.io-client-0.9.6.tgz)
+cp "$work/package/dist/socket.io.min.js" public/vendor/socket.io-0.9.6.min.js
+echo "$(sha256sum public/vendor/socket.io-0.9.6.min.js)"
