@@ -1,4 +1,3 @@
-import { Logger } from '@nestjs/common';
 import {
   ConnectedSocket,
   MessageBody,
@@ -7,26 +6,17 @@ import {
   SubscribeMessage,
   WebSocketGateway,
 } from '@nestjs/websockets';
-import { plainToInstance } from 'class-transformer';
-import { validateSync } from 'class-validator';
 import type { Socket } from 'socket.io';
-import { BadRequestError, GatewayError, toGatewayError } from '../../core/errors';
-import { SubscriptionService } from '../../core/subscriptions/subscription.service';
-import { EventRequestDto } from './event-requests.dto';
+import { EventProtocol, type EventAck, type EventAction } from '../event-protocol/event-protocol';
 import { SocketIoSession } from './socket-io.session';
-
-/** Acknowledgement body, sent when the client passed a callback. */
-export type EventAck =
-  | { status: 'success'; data: { subscribed: string[]; unsubscribed?: string[] } }
-  | { status: 'error'; data: { errors: string[]; code: string; temporary: boolean } };
 
 interface SessionData {
   session?: SocketIoSession;
 }
 
 /**
- * The 3.x event protocol for socket.io 2.x–4.x clients (Engine.IO 3 and 4). It only translates:
- * frames to `SubscriptionService` calls, results to acks, failures to `auth_failure`/`error`.
+ * Kazoo 3.x's event protocol for socket.io 2.x–4.x clients (Engine.IO 3 and 4). It only
+ * carries frames: payloads to `EventProtocol`, outcomes back as acks and events.
  */
 @WebSocketGateway({
   path: '/socket.io/',
@@ -36,9 +26,7 @@ interface SessionData {
   // Frame size and upgrade sharing come from GatewayIoAdapter.
 })
 export class SocketIoGateway implements OnGatewayConnection, OnGatewayDisconnect {
-  private readonly logger = new Logger(SocketIoGateway.name);
-
-  constructor(private readonly subscriptions: SubscriptionService) {}
+  constructor(private readonly protocol: EventProtocol) {}
 
   handleConnection(socket: Socket): void {
     (socket.data as SessionData).session = new SocketIoSession(socket);
@@ -46,86 +34,27 @@ export class SocketIoGateway implements OnGatewayConnection, OnGatewayDisconnect
 
   handleDisconnect(socket: Socket): void {
     const session = (socket.data as SessionData).session;
-    if (session) this.subscriptions.disconnect(session);
+    if (session) this.protocol.disconnect(session);
   }
 
   @SubscribeMessage('subscribe')
-  async onSubscribe(
-    @ConnectedSocket() socket: Socket,
-    @MessageBody() body: unknown,
-  ): Promise<EventAck> {
-    try {
-      const request = parseRequest(body, 'subscribe');
-      const bindings = request.bindings ?? (request.binding !== undefined ? [request.binding] : []);
-      const subscribed = await this.subscriptions.subscribe(sessionOf(socket), {
-        token: request.auth_token,
-        accountId: request.account_id,
-        bindings,
-        name: request.name,
-        metadata: request.metadata,
-      });
-      return { status: 'success', data: { subscribed } };
-    } catch (error) {
-      return this.fail(socket, error);
-    }
+  onSubscribe(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): Promise<EventAck> {
+    return this.handle(socket, 'subscribe', body);
   }
 
   @SubscribeMessage('unsubscribe')
-  async onUnsubscribe(
+  onUnsubscribe(
     @ConnectedSocket() socket: Socket,
     @MessageBody() body: unknown,
   ): Promise<EventAck> {
-    try {
-      const request = parseRequest(body, 'unsubscribe');
-      const bindings =
-        request.bindings ?? (request.binding !== undefined ? [request.binding] : undefined);
-      const result = await this.subscriptions.unsubscribe(sessionOf(socket), {
-        token: request.auth_token,
-        accountId: request.account_id,
-        bindings,
-      });
-      return { status: 'success', data: result };
-    } catch (error) {
-      return this.fail(socket, error);
-    }
+    return this.handle(socket, 'unsubscribe', body);
   }
 
-  /** Reports a failure both ways 3.x clients listen for: the event, and the ack if any. */
-  private fail(socket: Socket, thrown: unknown): EventAck {
-    const error = toGatewayError(thrown);
-    if (!(thrown instanceof GatewayError)) {
-      this.logger.error(
-        `request failed: ${thrown instanceof Error ? thrown.stack : String(thrown)}`,
-      );
-    }
-    socket.emit(error.isAuthFailure ? 'auth_failure' : 'error', {
-      message: error.message,
-      code: error.code,
-    });
-    return {
-      status: 'error',
-      data: { errors: [error.message], code: error.code, temporary: error.temporary },
-    };
+  private async handle(socket: Socket, action: EventAction, body: unknown): Promise<EventAck> {
+    const data = socket.data as SessionData;
+    data.session ??= new SocketIoSession(socket);
+    const { ack, failure } = await this.protocol.handle(data.session, action, body);
+    if (failure) socket.emit(failure.event, failure.payload);
+    return ack;
   }
-}
-
-function sessionOf(socket: Socket): SocketIoSession {
-  const data = socket.data as SessionData;
-  data.session ??= new SocketIoSession(socket);
-  return data.session;
-}
-
-function parseRequest(body: unknown, action: string): EventRequestDto {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new BadRequestError(`${action} expects a JSON object`);
-  }
-  const request = plainToInstance(EventRequestDto, body);
-  const errors = validateSync(request, { stopAtFirstError: true });
-  if (errors.length > 0) {
-    const problems = errors.map(
-      (e) => `${e.property}: ${Object.values(e.constraints ?? {}).join(', ')}`,
-    );
-    throw new BadRequestError(`invalid ${action} request: ${problems.join('; ')}`);
-  }
-  return request;
 }
