@@ -10,7 +10,10 @@ import { GatewayIoAdapter } from './gateways/socket-io/socket-io.adapter';
 /** `public/` at the project root, from `src/` and from `dist/` alike. */
 const PUBLIC_DIR = join(__dirname, '..', 'public');
 /** The socket.io 4 browser client shipped inside the socket.io server package. */
-const SOCKET_IO_CLIENT_DIR = dirname(require.resolve('socket.io/client-dist/socket.io.min.js'));
+const SOCKET_IO_CLIENT_DIR = join(
+  dirname(require.resolve('socket.io/package.json')),
+  'client-dist',
+);
 
 const LEVELS: Record<LogLevelName, LogLevel[]> = {
   fatal: ['fatal'],
