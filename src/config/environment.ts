@@ -100,6 +100,34 @@ export class Environment {
   @Max(3600)
   WS_PING_INTERVAL_S: number = 30;
 
+  /** socket.io 0.9: seconds between server heartbeats (Kazoo 3.x: 5). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(3600)
+  LEGACY_HEARTBEAT_S: number = 5;
+
+  /** socket.io 0.9: seconds of silence after which a session is closed (Kazoo 3.x: 30). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(2)
+  @Max(3600)
+  LEGACY_TIMEOUT_S: number = 30;
+
+  /** socket.io 0.9: seconds a handshaken session may wait for its first transport (Kazoo 3.x: 30). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(3600)
+  LEGACY_CLOSE_TIMEOUT_S: number = 30;
+
+  /** socket.io 0.9: longest a long-poll is held open before it is answered with a noop. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(300)
+  LEGACY_POLL_S: number = 20;
+
   @IsIn(LOG_LEVELS)
   LOG_LEVEL: LogLevelName = 'info';
 

@@ -1,9 +1,9 @@
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { HttpAdapterHost } from '@nestjs/core';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { Environment } from '../../config/environment';
+import { rawText } from '../raw-text';
 import {
   BadRequestError,
   GatewayError,
@@ -14,9 +14,6 @@ import { TokenBucket } from '../../core/limits/token-bucket';
 import { SubscriptionService } from '../../core/subscriptions/subscription.service';
 import { FrameError, newRequestId, parseKazooRequest, type KazooRequest } from './kazoo-request';
 import { WsSession } from './ws.session';
-
-/** Upgrades under this path belong to socket.io. */
-const SOCKET_IO_PATH = '/socket.io/';
 
 /** Kazoo 4.x's reply frame (spec §3.5). */
 type ReplyFrame =
@@ -30,7 +27,7 @@ type ReplyFrame =
 
 /**
  * Kazoo 4.x's JSON protocol over plain WebSocket (monster-ui and every 4.x client), on the
- * same port as socket.io: every upgrade outside `/socket.io/` lands here. It only translates
+ * same port as socket.io: `TransportRouter` hands it every upgrade outside `/socket.io/`. It only translates
  * frames into `SubscriptionService` calls and results into replies.
  */
 @Injectable()
@@ -41,7 +38,6 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown 
   private heartbeat: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly adapterHost: HttpAdapterHost,
     private readonly subscriptions: SubscriptionService,
     private readonly env: Environment,
   ) {
@@ -54,13 +50,13 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown 
   }
 
   onApplicationBootstrap(): void {
-    const http = this.adapterHost.httpAdapter.getHttpServer() as Server;
-    http.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-      if ((request.url ?? '/').startsWith(SOCKET_IO_PATH)) return;
-      this.server.handleUpgrade(request, socket, head, (ws) => this.accept(ws));
-    });
     this.heartbeat = setInterval(() => this.checkHeartbeats(), this.env.WS_PING_INTERVAL_S * 1000);
     this.heartbeat.unref();
+  }
+
+  /** Takes an upgrade `TransportRouter` decided is not socket.io's. */
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.server.handleUpgrade(request, socket, head, (ws) => this.accept(ws));
   }
 
   onApplicationShutdown(): void {
@@ -175,10 +171,4 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown 
       socket.ping();
     }
   }
-}
-
-function rawText(data: RawData): string {
-  if (Buffer.isBuffer(data)) return data.toString('utf8');
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  return Buffer.from(data).toString('utf8');
 }

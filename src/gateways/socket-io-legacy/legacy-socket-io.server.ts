@@ -1,0 +1,255 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { WebSocketServer, type RawData } from 'ws';
+import { Environment } from '../../config/environment';
+import { rawText } from '../raw-text';
+import { EventProtocol } from '../event-protocol/event-protocol';
+import {
+  DISCONNECT,
+  HEARTBEAT,
+  NOT_HANDSHAKEN,
+  TRANSPORT_NOT_SUPPORTED,
+  ackPacket,
+  decodePacket,
+  decodePayload,
+  eventPacket,
+  type LegacyPacket,
+} from './legacy-packets';
+import { LegacySession } from './legacy.session';
+
+/** Where socket.io 0.9 clients (`io.connect(url)`, resource `socket.io`, protocol 1) knock. */
+export const LEGACY_PATH = '/socket.io/1';
+
+const TRANSPORTS = 'websocket,xhr-polling';
+
+/**
+ * The socket.io 0.9 endpoint of Kazoo 3.x (spec §2.1), written from the protocol: handshake,
+ * `websocket` and `xhr-polling` transports, heartbeats and session timeouts, over the same
+ * event protocol, core and auth as every other client. Kazoo's documented example page and
+ * Kazoo-Popup connect here unmodified.
+ */
+@Injectable()
+export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(LegacySocketIoServer.name);
+  private readonly sessions = new Map<string, LegacySession>();
+  private readonly websockets: WebSocketServer;
+  private timer: NodeJS.Timeout | undefined;
+  private lastHeartbeat = 0;
+
+  constructor(
+    private readonly protocol: EventProtocol,
+    private readonly env: Environment,
+  ) {
+    this.websockets = new WebSocketServer({
+      noServer: true,
+      maxPayload: env.MAX_FRAME_BYTES,
+      perMessageDeflate: false,
+    });
+  }
+
+  onApplicationBootstrap(): void {
+    // One timer drives heartbeats and timeouts; its tick is a fraction of the shortest one.
+    const tickMs = Math.max(
+      200,
+      Math.min(this.env.LEGACY_HEARTBEAT_S, this.env.LEGACY_TIMEOUT_S) * 250,
+    );
+    this.timer = setInterval(() => this.tick(), tickMs);
+    this.timer.unref();
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.timer);
+    for (const session of [...this.sessions.values()]) session.close();
+    this.websockets.close();
+  }
+
+  /** True for the HTTP requests and upgrades this endpoint answers. */
+  handles(url: string | undefined): boolean {
+    const path = (url ?? '').split('?')[0];
+    return path === LEGACY_PATH || path.startsWith(`${LEGACY_PATH}/`);
+  }
+
+  handleRequest(request: IncomingMessage, response: ServerResponse): void {
+    const url = new URL(request.url ?? '/', 'http://blackhole');
+    const [transport, sid] = url.pathname.slice(LEGACY_PATH.length).split('/').filter(Boolean);
+    this.corsHeaders(request, response);
+    if (request.method === 'OPTIONS') return this.answer(response, 204, '');
+    if (transport === undefined) return this.handshake(url, response);
+    if (transport !== 'xhr-polling') return this.answer(response, 200, TRANSPORT_NOT_SUPPORTED);
+    const session = sid === undefined ? undefined : this.sessions.get(sid);
+    if (!session) return this.answer(response, 200, NOT_HANDSHAKEN);
+    if (url.searchParams.has('disconnect')) {
+      session.close();
+      return this.answer(response, 200, DISCONNECT);
+    }
+    if (request.method === 'GET') {
+      const holdMs = Math.min(this.env.LEGACY_POLL_S, this.env.LEGACY_TIMEOUT_S / 2) * 1000;
+      return session.attachPoll(response, holdMs);
+    }
+    if (request.method === 'POST') return this.readPosted(request, response, session);
+    return this.answer(response, 405, '');
+  }
+
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const [transport, sid] = (request.url ?? '')
+      .split('?')[0]
+      .slice(LEGACY_PATH.length)
+      .split('/')
+      .filter(Boolean);
+    const session = sid === undefined ? undefined : this.sessions.get(sid);
+    if (transport !== 'websocket' || !session || session.transport !== undefined) {
+      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    this.websockets.handleUpgrade(request, socket, head, (ws) => {
+      ws.on('message', (data: RawData, isBinary: boolean) => {
+        if (!isBinary) void this.receive(session, rawText(data));
+      });
+      // Closing the WebSocket ends the session: a 0.9 client handshakes again to reconnect.
+      ws.on('close', () => session.close());
+      ws.on('error', (error) => this.logger.debug(`session ${session.id}: ${error.message}`));
+      session.attachWebSocket(ws);
+    });
+  }
+
+  private handshake(url: URL, response: ServerResponse): void {
+    const session = new LegacySession((closed) => this.forget(closed));
+    this.sessions.set(session.id, session);
+    const body = `${session.id}:${this.env.LEGACY_TIMEOUT_S}:${this.env.LEGACY_CLOSE_TIMEOUT_S}:${TRANSPORTS}`;
+    const jsonp = url.searchParams.get('jsonp');
+    if (jsonp !== null && /^\d+$/.test(jsonp)) {
+      // Browsers without CORS handshake through a script tag.
+      response.writeHead(200, { 'Content-Type': 'application/javascript; charset=UTF-8' });
+      response.end(`io.j[${jsonp}](${JSON.stringify(body)});`);
+      return;
+    }
+    this.answer(response, 200, body);
+  }
+
+  private readPosted(
+    request: IncomingMessage,
+    response: ServerResponse,
+    session: LegacySession,
+  ): void {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > this.env.MAX_FRAME_BYTES) {
+        this.answer(response, 413, '');
+        request.destroy();
+        session.close();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    request.on('end', () => {
+      if (response.writableEnded) return;
+      this.answer(response, 200, '1');
+      const packets = decodePayload(Buffer.concat(chunks).toString('utf8'));
+      void (async () => {
+        for (const packet of packets) await this.receive(session, packet);
+      })();
+    });
+  }
+
+  private async receive(session: LegacySession, text: string): Promise<void> {
+    session.lastSeen = Date.now();
+    const packet = decodePacket(text);
+    if (!packet) {
+      session.write(
+        eventPacket('error', { message: 'malformed socket.io 0.9 packet', code: 'bad_request' }),
+      );
+      return;
+    }
+    switch (packet.type) {
+      case 'heartbeat':
+      case 'noop':
+        return;
+      case 'disconnect':
+        if (packet.endpoint === '') session.close();
+        return;
+      case 'connect':
+        // Namespaces were never part of Blackhole; refuse them rather than pretend.
+        if (packet.endpoint !== '') session.write(`0::${packet.endpoint}`);
+        return;
+      case 'event':
+        return this.receiveEvent(session, packet);
+      case 'message':
+      case 'json':
+      case 'ack':
+      case 'error':
+        // Blackhole's protocol is events only; Kazoo 3.x ignored the rest silently.
+        session.write(
+          eventPacket('error', {
+            message: `unsupported packet type ${packet.type}`,
+            code: 'bad_request',
+          }),
+        );
+    }
+  }
+
+  private async receiveEvent(session: LegacySession, packet: LegacyPacket): Promise<void> {
+    // A plain id asks for an immediate, empty acknowledgement.
+    if (packet.id !== undefined && !packet.ackWithData) session.write(ackPacket(packet.id));
+    let event: { name?: unknown; args?: unknown };
+    try {
+      event = JSON.parse(packet.data) as { name?: unknown; args?: unknown };
+    } catch {
+      session.write(eventPacket('error', { message: 'invalid JSON', code: 'bad_request' }));
+      return;
+    }
+    const action = event.name;
+    if (action !== 'subscribe' && action !== 'unsubscribe') {
+      const name = JSON.stringify(action ?? null).slice(0, 64);
+      session.write(
+        eventPacket('error', { message: `unsupported event ${name}`, code: 'bad_request' }),
+      );
+      return;
+    }
+    // 0.9 clients send `args` as an array holding the one payload object.
+    const body = Array.isArray(event.args) ? (event.args as unknown[])[0] : event.args;
+    const { ack, failure } = await this.protocol.handle(session, action, body);
+    if (failure) session.write(eventPacket(failure.event, failure.payload));
+    if (packet.id !== undefined && packet.ackWithData) session.write(ackPacket(packet.id, [ack]));
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    const beat = now - this.lastHeartbeat >= this.env.LEGACY_HEARTBEAT_S * 1000;
+    if (beat) this.lastHeartbeat = now;
+    for (const session of [...this.sessions.values()]) {
+      const limit =
+        session.transport === undefined
+          ? this.env.LEGACY_CLOSE_TIMEOUT_S
+          : this.env.LEGACY_TIMEOUT_S;
+      // A poll held open is a sign of life; a WebSocket must keep answering heartbeats.
+      const holdingPoll = session.transport === 'xhr-polling' && session.attached;
+      if (!holdingPoll && now - session.lastSeen > limit * 1000) session.close();
+      else if (beat && session.transport !== undefined) session.write(HEARTBEAT);
+    }
+  }
+
+  private forget(session: LegacySession): void {
+    this.sessions.delete(session.id);
+    this.protocol.disconnect(session);
+  }
+
+  private corsHeaders(request: IncomingMessage, response: ServerResponse): void {
+    const origin = request.headers.origin;
+    if (origin) {
+      response.setHeader('Access-Control-Allow-Origin', origin);
+      response.setHeader('Access-Control-Allow-Credentials', 'true');
+      response.setHeader('Access-Control-Allow-Methods', 'GET, POST, OPTIONS');
+      response.setHeader('Access-Control-Allow-Headers', 'Content-Type');
+    } else {
+      response.setHeader('Access-Control-Allow-Origin', '*');
+    }
+  }
+
+  private answer(response: ServerResponse, status: number, body: string): void {
+    response.writeHead(status, { 'Content-Type': 'text/plain; charset=UTF-8' });
+    response.end(body);
+  }
+}

@@ -1,0 +1,111 @@
+import { randomBytes } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import type { WebSocket } from 'ws';
+import type { OutboundEvent, Session } from '../../core/session';
+import { CONNECT, NOOP, encodePayload, eventPacket } from './legacy-packets';
+
+/** Packets kept for a polling client that is not polling; past it the session is dropped. */
+export const MAX_BUFFERED_PACKETS = 1000;
+
+/**
+ * One socket.io 0.9 session: created by the handshake, then carried by a WebSocket or by
+ * successive long-polling requests. Packets wait in a buffer while no transport is attached.
+ */
+export class LegacySession implements Session {
+  /** Unguessable and free of ':', which 0.9 uses as its separator. */
+  readonly id = randomBytes(15).toString('base64url');
+  private socket: WebSocket | undefined;
+  private poll: { response: ServerResponse; timer: NodeJS.Timeout } | undefined;
+  private buffer: string[] = [];
+  private connected = false;
+  /** Last time the client showed a sign of life. */
+  lastSeen = Date.now();
+  closed = false;
+
+  constructor(private readonly onClose: (session: LegacySession) => void) {}
+
+  get transport(): 'websocket' | 'xhr-polling' | undefined {
+    if (this.socket) return 'websocket';
+    return this.connected ? 'xhr-polling' : undefined;
+  }
+
+  send(event: OutboundEvent): void {
+    this.write(eventPacket(event.legacyName, event.legacyPayload));
+  }
+
+  /** Sends a packet now if a transport is attached, or keeps it for the next poll. */
+  write(packet: string): void {
+    if (this.closed) return;
+    if (this.socket) {
+      this.socket.send(packet);
+      return;
+    }
+    this.buffer.push(packet);
+    if (this.buffer.length > MAX_BUFFERED_PACKETS) {
+      // A polling client that stopped polling; Kazoo 4.x's unbounded mailboxes are W13.
+      this.close();
+      return;
+    }
+    this.flush();
+  }
+
+  attachWebSocket(socket: WebSocket): void {
+    this.socket = socket;
+    this.connected = true;
+    this.lastSeen = Date.now();
+    socket.send(CONNECT);
+    for (const packet of this.buffer.splice(0)) socket.send(packet);
+  }
+
+  /**
+   * A long-poll: answered at once when packets wait (or with `1::` on the first poll), else
+   * held until a packet comes or `holdMs` passes, then answered with a noop.
+   */
+  attachPoll(response: ServerResponse, holdMs: number): void {
+    this.lastSeen = Date.now();
+    if (this.poll) this.answerPoll([NOOP]);
+    if (!this.connected) {
+      this.connected = true;
+      this.buffer.unshift(CONNECT);
+    }
+    const timer = setTimeout(() => this.answerPoll([NOOP]), holdMs);
+    timer.unref();
+    this.poll = { response, timer };
+    response.on('close', () => {
+      if (this.poll?.response === response) {
+        clearTimeout(this.poll.timer);
+        this.poll = undefined;
+      }
+    });
+    this.flush();
+  }
+
+  /** True while a poll is held open or a WebSocket is attached. */
+  get attached(): boolean {
+    return this.socket !== undefined || this.poll !== undefined;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.poll) this.answerPoll([NOOP]);
+    this.buffer = [];
+    this.socket?.close();
+    this.socket = undefined;
+    this.onClose(this);
+  }
+
+  private flush(): void {
+    if (this.poll && this.buffer.length > 0) this.answerPoll(this.buffer.splice(0));
+  }
+
+  private answerPoll(packets: string[]): void {
+    const poll = this.poll;
+    if (!poll) return;
+    this.poll = undefined;
+    clearTimeout(poll.timer);
+    const body = encodePayload(packets);
+    poll.response.writeHead(200, { 'Content-Type': 'text/plain; charset=UTF-8' });
+    poll.response.end(body);
+  }
+}
