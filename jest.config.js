@@ -1,5 +1,6 @@
 // Unit specs sit beside the code; end-to-end specs run against the real RabbitMQ.
 // The broker-restart suite stops RabbitMQ, so it runs alone (`npm run test:restart`).
+// Browser specs drive Debian's Chromium (/usr/bin/chromium) through playwright-core.
 const transform = {
   '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', diagnostics: false }],
 };
@@ -28,6 +29,13 @@ module.exports = {
       testEnvironment: 'node',
       rootDir: __dirname,
       testMatch: ['<rootDir>/test/restart/**/*.e2e-spec.ts'],
+      transform,
+    },
+    {
+      displayName: 'browser',
+      testEnvironment: 'node',
+      rootDir: __dirname,
+      testMatch: ['<rootDir>/test/browser/**/*.browser-spec.ts'],
       transform,
     },
   ],

@@ -60,21 +60,44 @@ function subscribeRequest(config, binding) {
   return { auth_token: config.authToken, account_id: config.accountId, binding };
 }
 
-/** socket.io with the v4 client: one `subscribe` per binding, acknowledged; `onAny` for events. */
+/**
+ * socket.io with the v4 client: one `subscribe` per binding, acknowledged; `onAny` for events.
+ * A refused subscribe arrives twice, as an `error`/`auth_failure` event and then as the error
+ * ack; while acks are pending such events are held, so the ack can report them once, with the
+ * binding they concern.
+ */
 export function openSocketIo4(io, config, ui) {
   const socket = io(location.origin, { transports: ['websocket'], forceNew: true });
   let closing = false;
+  let pending = 0;
+  let held = [];
+
+  const flushHeld = () => {
+    for (const { name, payload } of held) ui.error(name, errorText(payload), payload);
+    held = [];
+  };
+  const settled = (binding, timeout, ack) => {
+    pending -= 1;
+    if (timeout) ui.error('subscribe', `no answer for ${binding}`);
+    else if (ack && ack.status === 'success') ui.info(`subscribed ${binding}`, ack);
+    else {
+      const text = errorText(ack && ack.data);
+      const twin = held.findIndex((event) => errorText(event.payload) === text);
+      const name = twin >= 0 ? held.splice(twin, 1)[0].name : 'subscribe';
+      ui.error(name, `${binding}: ${text}`, ack);
+    }
+    if (pending === 0) flushHeld();
+  };
 
   socket.on('connect', () => {
     ui.state('connected');
     for (const binding of config.bindings) {
+      pending += 1;
       socket
         .timeout(10000)
-        .emit('subscribe', subscribeRequest(config, binding), (timeout, ack) => {
-          if (timeout) ui.error('subscribe', `no answer for ${binding}`);
-          else if (ack && ack.status === 'success') ui.info(`subscribed ${binding}`, ack);
-          else ui.error('subscribe', `${binding}: ${errorText(ack && ack.data)}`, ack);
-        });
+        .emit('subscribe', subscribeRequest(config, binding), (timeout, ack) =>
+          settled(binding, timeout, ack),
+        );
     }
   });
   socket.io.on('reconnect_attempt', () => ui.state('connecting'));
@@ -89,8 +112,9 @@ export function openSocketIo4(io, config, ui) {
     if (!socket.active) ui.closed();
   });
   socket.onAny((name, payload) => {
-    if (ERROR_EVENTS.includes(name)) ui.error(name, errorText(payload), payload);
-    else ui.event({ name, payload });
+    if (!ERROR_EVENTS.includes(name)) ui.event({ name, payload });
+    else if (pending > 0) held.push({ name, payload });
+    else ui.error(name, errorText(payload), payload);
   });
 
   return {

@@ -224,9 +224,8 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
         session.transport === undefined
           ? this.env.LEGACY_CLOSE_TIMEOUT_S
           : this.env.LEGACY_TIMEOUT_S;
-      // A poll held open is a sign of life; a WebSocket must keep answering heartbeats.
-      const holdingPoll = session.transport === 'xhr-polling' && session.attached;
-      if (!holdingPoll && now - session.lastSeen > limit * 1000) session.close();
+      // Connected clients must keep answering heartbeats, whatever their transport.
+      if (now - session.lastSeen > limit * 1000) session.close();
       else if (beat && session.transport !== undefined) session.write(HEARTBEAT);
     }
   }

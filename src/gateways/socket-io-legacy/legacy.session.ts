@@ -18,7 +18,10 @@ export class LegacySession implements Session {
   private poll: { response: ServerResponse; timer: NodeJS.Timeout } | undefined;
   private buffer: string[] = [];
   private connected = false;
-  /** Last time the client showed a sign of life. */
+  /**
+   * Last time the client sent a packet (a heartbeat at least every heartbeat interval) or
+   * connected. As in socket.io 0.9, merely polling is not a sign of life.
+   */
   lastSeen = Date.now();
   closed = false;
 
@@ -62,10 +65,10 @@ export class LegacySession implements Session {
    * held until a packet comes or `holdMs` passes, then answered with a noop.
    */
   attachPoll(response: ServerResponse, holdMs: number): void {
-    this.lastSeen = Date.now();
     if (this.poll) this.answerPoll([NOOP]);
     if (!this.connected) {
       this.connected = true;
+      this.lastSeen = Date.now();
       this.buffer.unshift(CONNECT);
     }
     const timer = setTimeout(() => this.answerPoll([NOOP]), holdMs);
@@ -78,11 +81,6 @@ export class LegacySession implements Session {
       }
     });
     this.flush();
-  }
-
-  /** True while a poll is held open or a WebSocket is attached. */
-  get attached(): boolean {
-    return this.socket !== undefined || this.poll !== undefined;
   }
 
   close(): void {
