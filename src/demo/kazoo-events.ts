@@ -408,6 +408,8 @@ export interface KazooDialog {
   readonly fromTag: string;
   /** Empty until the far end answers. */
   readonly toTag: string;
+  /** The other leg of the call, which presence updates name as `Target-Call-ID`. */
+  readonly targetCallId?: string;
 }
 
 /**
@@ -473,7 +475,7 @@ export function presenceUpdate(dialog: KazooDialog, state: DialogState): KazooDe
     'Server-ID': '',
     State: state,
     'Switch-URI': PLATFORM.switchUri,
-    'Target-Call-ID': dialog.callId,
+    ...(dialog.targetCallId === undefined ? {} : { 'Target-Call-ID': dialog.targetCallId }),
     To: `${dialog.toUser}@${realm}`,
     'To-Realm': realm,
     'To-Tag': state === 'early' ? '' : dialog.toTag,
