@@ -3,6 +3,8 @@
 # The file is committed (public/vendor/) because the npm package socket.io-client@0.9.6 drags in
 # Node-0.x-era dependencies (ws 0.4 with a native build, uglify-js 1.2) that have no place in a
 # production install; only its dist/socket.io.min.js is served.
+# sha256 of dist/socket.io.min.js in socket.io-client-0.9.6.tgz (checked by the e2e suite):
+# 491c2fb399fe361c7b7a3b3a38db971536b9ed6b1826230181b7f77389ce6542
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { brokerBindings } from '../support/amqp';
 import { conferenceEvent } from '../support/conference-events';
 import { callEvent } from '../support/kazoo-events';
@@ -185,7 +186,12 @@ describe('socket.io 0.9 assets and routing', () => {
     const response = await fetch(`${stack.gateway.url}/vendor/socket.io-0.9.6.min.js`);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/javascript/);
-    expect(await response.text()).toContain('build:0.9.6');
+    const body = Buffer.from(await response.arrayBuffer());
+    expect(body.toString('utf8')).toContain('build:0.9.6');
+    // The file exactly as the npm package socket.io-client@0.9.6 ships it (scripts/vendor-socket.io-0.9.6.sh).
+    expect(createHash('sha256').update(body).digest('hex')).toBe(
+      '491c2fb399fe361c7b7a3b3a38db971536b9ed6b1826230181b7f77389ce6542',
+    );
   });
 
   it('refuses unknown sessions and transports the way 0.9 clients understand', async () => {
