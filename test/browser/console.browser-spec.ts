@@ -1,12 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  chromium,
-  type Browser,
-  type BrowserContext,
-  type Locator,
-  type Page,
-} from 'playwright-core';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+import { launchChromium } from '../support/browser';
 import { conferenceEvent } from '../support/conference-events';
 import { documentEvent } from '../support/document-events';
 import { faxStatus } from '../support/fax-events';
@@ -17,17 +12,6 @@ import { waitUntil } from '../support/wait';
 // The console page at GET / in a real browser: Debian's Chromium, driven by playwright-core.
 jest.setTimeout(90000);
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const OUTPUT_DIR = join(__dirname, '..', '..', 'test-output');
 const CALLEVT = 'callevt';
 const DEFAULT_BINDINGS = ['call.*.*', 'conference.event.*', 'fax.status.*', 'object.*.*'];
@@ -82,11 +66,7 @@ describe('the console page', () => {
     stack = await Stack.start();
     own = stack.account();
     other = stack.account();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: CHROMIUM_ARGS,
-      headless: true,
-    });
+    browser = await launchChromium();
   });
 
   beforeEach(async () => {
