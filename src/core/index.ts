@@ -13,6 +13,7 @@ export type {
   KazooMessage,
 } from './families/event-family';
 export { EventFamilyProvider } from './families/event-family.decorator';
+export { wordAndId } from './families/binding-parts';
 export { EventIngress, isKazooMessage } from './events/event-ingress';
 export { encodeRoutingWord, normalizeClientId } from './topics/routing-key-encoding';
 export { topicMatches } from './topics/topic-matcher';

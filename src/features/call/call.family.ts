@@ -3,13 +3,12 @@ import { RabbitSubscribe } from '@golevelup/nestjs-rabbitmq';
 import type { ConsumeMessage } from 'amqplib';
 import { deliveryOf, familySubscription } from '../../amqp/family-subscription';
 import {
+  wordAndId,
   textField,
   channelVarsAccountId,
   EventFamilyProvider,
   EventIngress,
   InvalidBindingError,
-  invalidBindingFormat,
-  normalizeClientId,
   type BindingContext,
   type BrokerKey,
   type Delivery,
@@ -63,17 +62,11 @@ export class CallFamily implements EventFamily<CallBinding> {
   }
 
   parseBinding(binding: string): CallBinding {
-    const [, event, ...rest] = binding.split('.');
-    // Everything after the event is the call-id, which may itself contain dots.
-    const callId = rest.join('.');
-    if (event === undefined || callId === '' || binding.includes('#')) {
-      throw invalidBindingFormat('call', binding);
-    }
+    const { word: event, id: callId } = wordAndId('call', binding);
     if (event !== '*' && !isCallEvent(event)) {
       throw new InvalidBindingError(`event ${event} not supported`);
     }
-    const encodedCallId = callId === '*' ? '*' : normalizeClientId(callId);
-    return { binding, pattern: `call.${event}.${encodedCallId}`, event, callId: encodedCallId };
+    return { binding, pattern: `call.${event}.${callId}`, event, callId };
   }
 
   /** `call.<EVENT>.*` for every event: one binding serves every account and call. */

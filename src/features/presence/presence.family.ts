@@ -3,12 +3,11 @@ import { RabbitSubscribe } from '@golevelup/nestjs-rabbitmq';
 import type { ConsumeMessage } from 'amqplib';
 import { deliveryOf, familySubscription } from '../../amqp/family-subscription';
 import {
+  wordAndId,
   EventFamilyProvider,
   EventIngress,
   InvalidBindingError,
-  invalidBindingFormat,
   encodeRoutingWord,
-  normalizeClientId,
   type BindingContext,
   type BrokerKey,
   type Delivery,
@@ -72,18 +71,14 @@ export class PresenceFamily implements EventFamily<PresenceBinding> {
   }
 
   parseBinding(binding: string): PresenceBinding {
-    const [, kind, ...rest] = binding.split('.');
-    // Everything after the kind is the id: call-ids and SIP users may contain dots and `@`.
-    const id = rest.join('.');
-    if (kind === undefined || id === '' || binding.includes('#')) {
-      throw invalidBindingFormat('presence', binding);
-    }
+    // The id is a call-id or a SIP user: either may contain dots and `@`.
+    const { word: kind, id } = wordAndId('presence', binding);
     if (!isPresenceKind(kind)) throw new InvalidBindingError(`event ${kind} not supported`);
     return {
       binding,
       // The realm word is left to `*`: the core compares the account, which describe() derives
       // from the realm.
-      pattern: `${kind}.*.${id === '*' ? '*' : normalizeClientId(id)}`,
+      pattern: `${kind}.*.${id}`,
       kind,
     };
   }

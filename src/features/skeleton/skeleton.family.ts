@@ -3,12 +3,11 @@ import { RabbitSubscribe } from '@golevelup/nestjs-rabbitmq';
 import type { ConsumeMessage } from 'amqplib';
 import { deliveryOf, familySubscription } from '../../amqp/family-subscription';
 import {
+  wordAndId,
   textField,
   EventFamilyProvider,
   EventIngress,
   InvalidBindingError,
-  invalidBindingFormat,
-  normalizeClientId,
   type BindingContext,
   type BrokerKey,
   type Delivery,
@@ -61,11 +60,8 @@ export class SkeletonFamily implements EventFamily<SkeletonBinding> {
 
   /** Runs before any Crossbar call: refuse bad bindings here, with a message naming them. */
   parseBinding(binding: string): SkeletonBinding {
-    const [, event, ...rest] = binding.split('.');
-    const id = rest.join('.');
-    if (event === undefined || id === '' || binding.includes('#')) {
-      throw invalidBindingFormat('skeleton', binding);
-    }
+    // `skeleton.<EVENT|*>.<ID|*>`: the id may contain dots and comes back encoded as Kazoo does.
+    const { word: event, id } = wordAndId('skeleton', binding);
     if (event !== '*' && !isSkeletonEvent(event)) {
       throw new InvalidBindingError(`event ${event} not supported`);
     }
@@ -73,7 +69,7 @@ export class SkeletonFamily implements EventFamily<SkeletonBinding> {
       binding,
       // Matched against `FamilyEvent.key`; the account word is left open because the core
       // compares accounts itself before it looks at patterns.
-      pattern: `skeleton.${event}.*.${id === '*' ? '*' : normalizeClientId(id)}`,
+      pattern: `skeleton.${event}.*.${id}`,
       event,
     };
   }
