@@ -4,9 +4,9 @@ import type { Server, ServerOptions } from 'socket.io';
 import { Environment } from '../../config/environment';
 
 /**
- * socket.io on the application's HTTP server, with the limits from the environment. It shares
- * the port with the plain-WebSocket protocol, so upgrades outside `/socket.io/` are left alone
- * (`destroyUpgrade: false`) for the other server to take.
+ * socket.io on the application's HTTP server, with the frame limit from the environment. The
+ * port is shared with other protocols (`TransportRouter`), so engine.io must never destroy an
+ * upgrade it does not own (`destroyUpgrade: false`).
  */
 export class GatewayIoAdapter extends IoAdapter {
   constructor(private readonly app: INestApplicationContext) {
