@@ -105,6 +105,9 @@ export class EventSimulator {
         await this.connect();
       } catch (error) {
         this.reportOutage(error);
+        this.logger.debug(
+          `cannot reach RabbitMQ (${reasonOf(error)}); next attempt in ${retryMs} ms`,
+        );
         await this.pause(retryMs);
         retryMs = Math.min(retryMs * 2, this.reconnectMs.max);
         continue;
@@ -178,9 +181,8 @@ export class EventSimulator {
   private reportOutage(error: unknown): void {
     if (this.outage || !this.running) return;
     this.outage = true;
-    const reason = error instanceof Error ? error.message : String(error);
     this.logger.warn(
-      `RabbitMQ at ${redactCredentials(this.options.amqpUrl) ?? ''} is unavailable (${reason}); ` +
+      `RabbitMQ at ${redactCredentials(this.options.amqpUrl) ?? ''} is unavailable (${reasonOf(error)}); ` +
         `retrying every ${this.reconnectMs.min / 1000}–${this.reconnectMs.max / 1000} s`,
     );
   }
@@ -247,6 +249,10 @@ function publish(channel: ConfirmChannel, delivery: KazooDelivery): Promise<void
       reject(toError(error));
     }
   });
+}
+
+function reasonOf(error: unknown): string {
+  return error instanceof Error ? error.message || error.name : String(error);
 }
 
 function toError(error: unknown): Error {

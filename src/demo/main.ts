@@ -26,15 +26,32 @@ const ACCOUNTS = [
   { name: 'Other Tenant', realm: 'other-tenant.sip.example.com' },
 ] as const;
 
-/** `DEMO_CROSSBAR_PORT`: where the stand-in listens; 0 (the default) picks a free port. */
-function crossbarPort(source: EnvironmentSource): number {
+/**
+ * `DEMO_CROSSBAR_PORT`: where the stand-in listens; 0 (the default) picks a free port.
+ * Returns the port, or the problem in the words `loadEnvironment` uses.
+ */
+function crossbarPort(source: EnvironmentSource): number | string {
   const value = source.DEMO_CROSSBAR_PORT?.trim() ?? '';
   if (value === '') return 0;
-  const port = /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!Number.isInteger(port) || port > 65535) {
-    throw new InvalidEnvironmentError([
-      `DEMO_CROSSBAR_PORT=${JSON.stringify(value)}: DEMO_CROSSBAR_PORT must be a port number (0 to 65535)`,
-    ]);
+  const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
+  return port <= 65535
+    ? port
+    : `DEMO_CROSSBAR_PORT=${JSON.stringify(value)}: DEMO_CROSSBAR_PORT must be a port number (0 to 65535)`;
+}
+
+/** Checks every variable the demo reads before anything starts, naming each bad one. */
+function checkEnvironment(source: EnvironmentSource): number {
+  const port = crossbarPort(source);
+  const problems = typeof port === 'string' ? [port] : [];
+  try {
+    loadEnvironment(source);
+  } catch (error) {
+    if (!(error instanceof InvalidEnvironmentError)) throw error;
+    problems.push(...error.problems);
+  }
+  if (problems.length > 0 || typeof port === 'string') {
+    process.stderr.write(`${new InvalidEnvironmentError(problems).message}\n`);
+    process.exit(78); // EX_CONFIG
   }
   return port;
 }
@@ -46,19 +63,7 @@ function browserHost(listenHost: string): string {
 }
 
 async function main(): Promise<void> {
-  let port: number;
-  try {
-    port = crossbarPort(process.env);
-    // Validated before anything starts; validated again below with the stand-in's URL.
-    loadEnvironment(process.env);
-  } catch (error) {
-    if (error instanceof InvalidEnvironmentError) {
-      process.stderr.write(`${error.message}\n`);
-      process.exit(78); // EX_CONFIG
-    }
-    throw error;
-  }
-
+  const port = checkEnvironment(process.env);
   const standIn = await CrossbarStandIn.start(port);
   const [demo, other]: KazooAccount[] = ACCOUNTS.map(({ name, realm }) => ({
     id: standIn.addAccount(undefined, undefined, { name, realm }),
@@ -78,13 +83,20 @@ async function main(): Promise<void> {
   const simulator = new EventSimulator({ amqpUrl: environment.AMQP_URL, accounts: [demo, other] });
   simulator.start();
 
-  // Nest's shutdown hooks (enabled by startGateway) close the gateway on these signals and then
-  // re-raise them; this handler stops the demo's own pieces alongside, once.
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      void Promise.allSettled([simulator.stop(), standIn.stop()]);
-    });
-  }
+  // On the first signal, Nest's shutdown hooks (enabled by startGateway) close the gateway while
+  // this stops the simulator and the stand-in. Nest then raises the signal again; as this
+  // listener is still there, that second signal lands here (the process is not killed) and the
+  // demo exits once its own pieces are stopped too. A second Ctrl+C does the same.
+  let stopping: Promise<unknown> | undefined;
+  const onSignal = (): void => {
+    if (stopping === undefined) {
+      stopping = Promise.allSettled([simulator.stop(), standIn.stop()]);
+      return;
+    }
+    void stopping.then(() => process.exit(0));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 
   const { port: listening } = (app.getHttpServer() as Server).address() as AddressInfo;
   const base = `http://${browserHost(environment.HOST)}:${listening}`;
