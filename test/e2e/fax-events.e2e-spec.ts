@@ -62,7 +62,9 @@ describe.each<ClientVersion>(['v4', 'v2'])('fax events to socket.io %s clients',
       expect(ack).toEqual({ status: 'success', data: { subscribed: ['fax.status.*'] } });
 
       const fixture = faxStatusFixture();
-      const status = faxStatus(a.accountId, fixture.body['Job-ID'] as string);
+      const status = faxStatus(a.accountId, fixture.body['Job-ID'] as string, {
+        fields: { 'Msg-ID': fixture.body['Msg-ID'] },
+      });
       expect(status.exchange).toBe(fixture.exchange);
       expect(status.routingKey).toBe(
         fixture.routing_key.replace(/\.[0-9a-f]{32}\./, `.${a.accountId}.`),

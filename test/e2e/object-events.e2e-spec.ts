@@ -11,6 +11,7 @@ import { waitUntil } from '../support/wait';
 const CONFIGURATION = 'configuration';
 const FIXTURE_ACCOUNT = '4b8c6fec4b2597882c0390202d195419';
 const WATCH = [
+  'doc_created_fax',
   'doc_created_user',
   'doc_edited_user',
   'doc_deleted_user',
@@ -148,6 +149,24 @@ describe.each<ClientVersion>(['v4', 'v2'])(
         client.named('doc_created_mailbox_message').length === 2 ? true : undefined,
       );
       expect(idsOf(client, 'doc_created_mailbox_message')).toEqual(['vm-dec', 'vm-jan']);
+    });
+
+    it('sends a fax document once to a socket that watches it through both the fax and the object family', async () => {
+      clock.set('2026-11-15T12:00:00Z');
+      const received = async () =>
+        ((await stack.gateway.health()).body as unknown as { events: { received: number } }).events
+          .received;
+      const client = await connect();
+      await client.subscribe(a.token, a.accountId, ['fax.object.*', 'object.*.fax']);
+      const before = await received();
+      const month = new Date('2026-11-15T12:00:00Z');
+      await publish(documentEvent('doc_created', 'fax', a.accountId, { id: 'fax-once', month }));
+      // Both family queues take the message; wait until both copies went through the core.
+      await waitUntil('both copies to be consumed', async () =>
+        (await received()) - before >= 2 ? true : undefined,
+      );
+      await client.waitFor('doc_created_fax');
+      expect(idsOf(client, 'doc_created_fax')).toEqual(['fax-once']);
     });
 
     it('refuses unknown actions and types with Kazoo texts', async () => {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { encodeRoutingWord } from '../../src/core';
 import { documentEvent } from './document-events';
 import { readFixture } from './kazoo-events';
@@ -38,6 +39,8 @@ export function faxStatus(
     ...fixtureBody,
     ...(options.withoutAccountId ? {} : { 'Account-ID': accountId }),
     'Job-ID': jobId,
+    // Every Kazoo message has its own Msg-ID (sessions drop repeats).
+    'Msg-ID': randomBytes(16).toString('hex'),
     ...options.fields,
   };
   return {

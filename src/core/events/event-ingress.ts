@@ -1,10 +1,13 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { Delivery, EventFamily, KazooMessage } from '../families/event-family';
 import { FamilyRegistry } from '../families/family.registry';
+import { textField } from '../kazoo/message-fields';
 import { normalizeKazooJson, publicFields } from '../kazoo/normalize';
+import type { Session } from '../session';
 import { SubscriptionRegistry } from '../subscriptions/subscription.registry';
 import { topicMatches } from '../topics/topic-matcher';
 import { EventStats } from './event-stats';
+import { RecentIds } from './recent-ids';
 
 /** Raised for a delivery that is not a Kazoo message; the consumer drops it without requeue. */
 export class MalformedEventError extends Error {
@@ -34,6 +37,8 @@ export function isKazooMessage(value: unknown): value is KazooMessage {
 @Injectable()
 export class EventIngress {
   private readonly logger = new Logger(EventIngress.name);
+  /** Per session, so one message reaching it through two families is sent once. */
+  private readonly recentIds = new WeakMap<Session, RecentIds>();
 
   constructor(
     private readonly families: FamilyRegistry,
@@ -73,7 +78,9 @@ export class EventIngress {
       routingKey: event.routingKey ?? delivery.routingKey,
       kazooData: () => (kazooData ??= normalizeKazooJson(publicFields(event.payload))),
     };
+    const messageId = textField(event.payload, 'Msg-ID');
     for (const [session, matched] of recipients) {
+      if (messageId !== undefined && !this.recentIdsOf(session).add(messageId)) continue;
       try {
         session.send({ ...shared, matched });
         this.stats.delivered++;
@@ -82,5 +89,14 @@ export class EventIngress {
         this.logger.warn(`session ${session.id} failed to take an event: ${String(error)}`);
       }
     }
+  }
+
+  private recentIdsOf(session: Session): RecentIds {
+    let recent = this.recentIds.get(session);
+    if (!recent) {
+      recent = new RecentIds();
+      this.recentIds.set(session, recent);
+    }
+    return recent;
   }
 }
