@@ -157,7 +157,11 @@ describe.each<ClientVersion>(['v4', 'v2'])(
         ((await stack.gateway.health()).body as unknown as { events: { received: number } }).events
           .received;
       const client = await connect();
-      await client.subscribe(a.token, a.accountId, ['fax.object.*', 'object.*.fax']);
+      await client.subscribe(a.token, a.accountId, [
+        'fax.object.*',
+        'object.*.fax',
+        'object.doc_created.device',
+      ]);
       const before = await received();
       const month = new Date('2026-11-15T12:00:00Z');
       await publish(documentEvent('doc_created', 'fax', a.accountId, { id: 'fax-once', month }));
@@ -165,7 +169,9 @@ describe.each<ClientVersion>(['v4', 'v2'])(
       await waitUntil('both copies to be consumed', async () =>
         (await received()) - before >= 2 ? true : undefined,
       );
-      await client.waitFor('doc_created_fax');
+      // Anything sent to the socket before this marker reaches it before the marker.
+      await publish(documentEvent('doc_created', 'device', a.accountId, { id: 'after-fax' }));
+      await client.waitFor('doc_created_device');
       expect(idsOf(client, 'doc_created_fax')).toEqual(['fax-once']);
     });
 
