@@ -1,4 +1,9 @@
-import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import {
+  BeforeApplicationShutdown,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+} from '@nestjs/common';
 import { AmqpConnection } from '@golevelup/nestjs-rabbitmq';
 import type { ChannelWrapper } from 'amqp-connection-manager';
 import type { Channel } from 'amqplib';
@@ -32,7 +37,9 @@ export class UnknownFamilyQueueError extends Error {
  * same key can never overtake each other.
  */
 @Injectable()
-export class QueueBinder implements BrokerBindings, OnApplicationBootstrap {
+export class QueueBinder
+  implements BrokerBindings, OnApplicationBootstrap, BeforeApplicationShutdown
+{
   private readonly logger = new Logger(QueueBinder.name);
   private readonly keys = new Map<string, BoundKey>();
   /** (family, exchange) → queue, filled by `FamilyConsumers` before any client connects. */
@@ -40,6 +47,7 @@ export class QueueBinder implements BrokerBindings, OnApplicationBootstrap {
   private readonly declared = new Set<string>();
   private channel: ChannelWrapper | undefined;
   private tail: Promise<void> = Promise.resolve();
+  private stopping = false;
 
   constructor(private readonly amqp: AmqpConnection) {}
 
@@ -51,8 +59,13 @@ export class QueueBinder implements BrokerBindings, OnApplicationBootstrap {
       setup: (channel: Channel) => this.replay(channel),
     });
     this.channel.on('error', (error: Error) =>
-      this.logger.error(`binding channel failed: ${error.message}`),
+      this.channelProblem(`binding channel failed: ${error.message}`),
     );
+  }
+
+  /** The connection is about to close on purpose: channel errors from now on are expected. */
+  beforeApplicationShutdown(): void {
+    this.stopping = true;
   }
 
   registerQueue(family: string, exchange: string, queue: string): void {
@@ -103,6 +116,11 @@ export class QueueBinder implements BrokerBindings, OnApplicationBootstrap {
     }));
   }
 
+  private channelProblem(message: string): void {
+    if (this.stopping) this.logger.debug(message);
+    else this.logger.error(message);
+  }
+
   private queueOf(family: string, exchange: string): string {
     const queue = this.queues.get(`${family}\u0000${exchange}`);
     if (!queue) throw new UnknownFamilyQueueError(family, exchange);
@@ -147,7 +165,7 @@ export class QueueBinder implements BrokerBindings, OnApplicationBootstrap {
 
   private async replay(channel: Channel): Promise<void> {
     channel.on('error', (error: Error) =>
-      this.logger.error(`binding channel error: ${error.message}`),
+      this.channelProblem(`binding channel error: ${error.message}`),
     );
     this.declared.clear();
     const exchanges = new Set([...this.queues.keys()].map((key) => key.split('\u0000')[1]));
