@@ -495,3 +495,33 @@ describe("Kazoo 4.x's per-connection rate limit", () => {
     expect(client.isOpen).toBe(true);
   });
 });
+
+describe('plain-WebSocket heartbeats', () => {
+  let stack: Stack;
+
+  beforeAll(async () => {
+    stack = await Stack.start({ env: { WS_PING_INTERVAL_S: '1' } });
+  });
+  afterAll(() => stack.close());
+
+  it('drops a peer that stops answering pings and releases what it held, and keeps one that answers', async () => {
+    const { accountId, token } = stack.account();
+    const dead = await stack.connectWs('/', { autoPong: false });
+    const alive = await stack.connectWs('/');
+    expect((await dead.subscribe(token, accountId, 'call.PARK_ABANDONED.*')).status).toBe(
+      'success',
+    );
+    expect((await alive.subscribe(token, accountId, 'call.PARK_RETRIEVED.*')).status).toBe(
+      'success',
+    );
+
+    const { code } = await dead.whenClosed(6000);
+    expect(code).toBe(1006);
+    const keys = () => stack.gateway.binder.boundKeys().map((key) => key.routingKey);
+    await waitUntil('the dead peer to release its binding', () =>
+      keys().includes('call.PARK_ABANDONED.*') ? undefined : true,
+    );
+    expect(keys()).toContain('call.PARK_RETRIEVED.*');
+    expect(alive.isOpen).toBe(true);
+  });
+});

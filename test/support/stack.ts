@@ -53,8 +53,8 @@ export class Stack {
   }
 
   /** A plain-WebSocket client of Kazoo 4.x's protocol (monster-ui's). */
-  async connectWs(path = '/'): Promise<KazooWsClient> {
-    const client = await KazooWsClient.connect(this.gateway.url, path);
+  async connectWs(path = '/', options?: { autoPong?: boolean }): Promise<KazooWsClient> {
+    const client = await KazooWsClient.connect(this.gateway.url, path, options);
     this.clients.push(client);
     return client;
   }

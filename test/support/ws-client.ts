@@ -38,8 +38,13 @@ export class KazooWsClient {
   }
 
   /** Connects to `url` (`http://host:port`) on `path`, `/` by default like monster-ui. */
-  static async connect(url: string, path = '/', timeoutMs = 5000): Promise<KazooWsClient> {
-    const socket = new WebSocket(`${url.replace(/^http/, 'ws')}${path}`);
+  static async connect(
+    url: string,
+    path = '/',
+    { autoPong = true, timeoutMs = 5000 }: { autoPong?: boolean; timeoutMs?: number } = {},
+  ): Promise<KazooWsClient> {
+    // Without autoPong the client ignores the server's pings, as a dead peer would.
+    const socket = new WebSocket(`${url.replace(/^http/, 'ws')}${path}`, { autoPong });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new Error(`no WebSocket connection to ${url}${path}`)),

@@ -27,8 +27,8 @@ type ReplyFrame =
 
 /**
  * Kazoo 4.x's JSON protocol over plain WebSocket (monster-ui and every 4.x client), on the
- * same port as socket.io: `TransportRouter` hands it every upgrade outside `/socket.io/`. It only translates
- * frames into `SubscriptionService` calls and results into replies.
+ * same port as socket.io: `TransportRouter` hands it every upgrade outside `/socket.io/`. It
+ * only translates frames into `SubscriptionService` calls and results into replies.
  */
 @Injectable()
 export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown {
