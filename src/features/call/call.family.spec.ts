@@ -102,15 +102,9 @@ describe('CallFamily', () => {
     ];
 
     it.each(cases)('%s -> %j', (binding, message) => {
-      let thrown: unknown;
-      try {
-        family.parseBinding(binding);
-      } catch (error) {
-        thrown = error;
-      }
-      expect(thrown).toBeInstanceOf(InvalidBindingError);
-      expect((thrown as InvalidBindingError).message).toBe(message);
-      expect((thrown as InvalidBindingError).code).toBe('invalid_binding');
+      // An InvalidBindingError (code invalid_binding) with exactly this message.
+      expect(() => family.parseBinding(binding)).toThrow(InvalidBindingError);
+      expect(() => family.parseBinding(binding)).toThrow(new InvalidBindingError(message));
     });
   });
 
