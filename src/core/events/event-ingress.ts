@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import type { Delivery, EventFamily, KazooMessage } from '../families/event-family';
 import { FamilyRegistry } from '../families/family.registry';
 import { textField } from '../kazoo/message-fields';
-import { normalizeKazooJson, publicFields } from '../kazoo/normalize';
+import { kazooEventData } from '../kazoo/normalize';
 import type { Session } from '../session';
 import { SubscriptionRegistry } from '../subscriptions/subscription.registry';
 import { topicMatches } from '../topics/topic-matcher';
@@ -76,7 +76,7 @@ export class EventIngress {
       legacyName: event.legacyName ?? event.name,
       legacyPayload: event.legacyPayload ?? event.payload,
       routingKey: event.routingKey ?? delivery.routingKey,
-      kazooData: () => (kazooData ??= normalizeKazooJson(publicFields(event.payload))),
+      kazooData: () => (kazooData ??= kazooEventData(event.payload)),
     };
     const messageId = textField(event.payload, 'Msg-ID');
     for (const [session, matched] of recipients) {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KazooMessage } from '../families/event-family';
-import { normalizeKazooJson, publicFields } from './normalize';
+import { kazooEventData, normalizeKazooJson, publicFields } from './normalize';
 
 const fixture = <T>(name: string): T =>
   JSON.parse(readFileSync(join(__dirname, '../../../test/fixtures/call', name), 'utf8')) as T;
@@ -11,6 +11,17 @@ describe('Kazoo 4.x payload shaping', () => {
     const raw = fixture<{ body: KazooMessage }>('02-amqp-callevt-CHANNEL_CREATE.json').body;
     const sent = fixture<{ data: KazooMessage }>('03-ws-4.3-event-CHANNEL_CREATE.json').data;
     expect(normalizeKazooJson(publicFields(raw))).toEqual(sent);
+    expect(kazooEventData(raw)).toEqual(sent);
+  });
+
+  it('shapes event data without touching the message', () => {
+    const message = { Node: 'n', 'Call-ID': 'c', Nested: { Node: 'kept below the top level' } };
+    const before = JSON.stringify(message);
+    expect(kazooEventData(message)).toEqual({
+      call_id: 'c',
+      nested: { node: 'kept below the top level' },
+    });
+    expect(JSON.stringify(message)).toBe(before);
   });
 
   it('normalizes keys recursively, inside arrays too, and drops nulls', () => {

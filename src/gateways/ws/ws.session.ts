@@ -28,7 +28,31 @@ export class WsSession implements Session {
   ) {}
 
   send(event: OutboundEvent): void {
-    const [first] = event.matched;
+    if (this.socket.readyState !== this.socket.OPEN) return;
+    this.socket.send(encodeEventFrame(event));
+  }
+
+  write(frame: object): void {
+    if (this.socket.readyState === this.socket.OPEN) this.socket.send(JSON.stringify(frame));
+  }
+}
+
+/**
+ * Sessions watching with the same binding and account get the same frame; it is encoded once
+ * per event (keyed by the event's payload object, which lives as long as the delivery).
+ */
+const encodedFrames = new WeakMap<KazooMessage, Map<string, string>>();
+
+function encodeEventFrame(event: OutboundEvent): string {
+  const [first] = event.matched;
+  const cacheKey = `${first.binding.binding}\u0000${first.subscriptionKey}`;
+  let frames = encodedFrames.get(event.payload);
+  if (!frames) {
+    frames = new Map();
+    encodedFrames.set(event.payload, frames);
+  }
+  let encoded = frames.get(cacheKey);
+  if (encoded === undefined) {
     const frame: KazooEventFrame = {
       action: 'event',
       subscribed_key: first.binding.binding,
@@ -37,10 +61,8 @@ export class WsSession implements Session {
       routing_key: event.routingKey,
       data: event.kazooData(),
     };
-    this.write(frame);
+    encoded = JSON.stringify(frame);
+    frames.set(cacheKey, encoded);
   }
-
-  write(frame: object): void {
-    if (this.socket.readyState === this.socket.OPEN) this.socket.send(JSON.stringify(frame));
-  }
+  return encoded;
 }
