@@ -9,6 +9,16 @@ export interface Session {
   readonly id: string;
   /** Sends one event. Called at most once per delivered event, however many bindings match. */
   send(event: OutboundEvent): void;
+  /**
+   * Sessions of a transport that can send one event to many connections at the cost of one
+   * (socket.io encodes a broadcast once). When set, the core calls the group instead of `send`.
+   */
+  readonly group?: SessionGroup;
+}
+
+/** Sends one event to many sessions of the same transport at once. */
+export interface SessionGroup {
+  sendToAll(sessions: readonly Session[], event: Omit<OutboundEvent, 'matched'>): void;
 }
 
 /** A client's subscription to one binding of one account. */

@@ -3,7 +3,7 @@ import type { Delivery, EventFamily, KazooMessage } from '../families/event-fami
 import { FamilyRegistry } from '../families/family.registry';
 import { textField } from '../kazoo/message-fields';
 import { kazooEventData } from '../kazoo/normalize';
-import type { Session } from '../session';
+import type { Session, SessionGroup } from '../session';
 import { SubscriptionRegistry } from '../subscriptions/subscription.registry';
 import { topicMatches } from '../topics/topic-matcher';
 import { EventStats } from './event-stats';
@@ -79,15 +79,33 @@ export class EventIngress {
       kazooData: () => (kazooData ??= kazooEventData(event.payload)),
     };
     const messageId = textField(event.payload, 'Msg-ID');
+    const grouped = new Map<SessionGroup, Session[]>();
     for (const [session, matched] of recipients) {
       if (messageId !== undefined && !this.recentIdsOf(session).add(messageId)) continue;
-      try {
-        session.send({ ...shared, matched });
-        this.stats.delivered++;
-      } catch (error) {
-        // One broken session must not keep the event from the others.
-        this.logger.warn(`session ${session.id} failed to take an event: ${String(error)}`);
+      if (session.group) {
+        const members = grouped.get(session.group);
+        if (members) members.push(session);
+        else grouped.set(session.group, [session]);
+        continue;
       }
+      this.deliver(() => session.send({ ...shared, matched }), 1, session.id);
+    }
+    for (const [group, sessions] of grouped) {
+      this.deliver(
+        () => group.sendToAll(sessions, shared),
+        sessions.length,
+        `group of ${sessions.length}`,
+      );
+    }
+  }
+
+  private deliver(send: () => void, count: number, to: string): void {
+    try {
+      send();
+      this.stats.delivered += count;
+    } catch (error) {
+      // One broken session must not keep the event from the others.
+      this.logger.warn(`${to} failed to take an event: ${String(error)}`);
     }
   }
 

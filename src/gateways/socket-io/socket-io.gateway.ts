@@ -3,12 +3,13 @@ import {
   MessageBody,
   OnGatewayConnection,
   OnGatewayDisconnect,
+  OnGatewayInit,
   SubscribeMessage,
   WebSocketGateway,
 } from '@nestjs/websockets';
-import type { Socket } from 'socket.io';
+import type { Server, Socket } from 'socket.io';
 import { EventProtocol, type EventAck, type EventAction } from '../event-protocol/event-protocol';
-import { SocketIoSession } from './socket-io.session';
+import { SocketIoBroadcast, SocketIoSession } from './socket-io.session';
 
 interface SessionData {
   session?: SocketIoSession;
@@ -25,11 +26,17 @@ interface SessionData {
   cors: { origin: true, credentials: true },
   // Frame size and upgrade sharing come from GatewayIoAdapter.
 })
-export class SocketIoGateway implements OnGatewayConnection, OnGatewayDisconnect {
+export class SocketIoGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect {
+  private broadcast!: SocketIoBroadcast;
+
   constructor(private readonly protocol: EventProtocol) {}
 
+  afterInit(server: Server): void {
+    this.broadcast = new SocketIoBroadcast(server);
+  }
+
   handleConnection(socket: Socket): void {
-    (socket.data as SessionData).session = new SocketIoSession(socket);
+    (socket.data as SessionData).session = new SocketIoSession(socket, this.broadcast);
   }
 
   handleDisconnect(socket: Socket): void {
@@ -52,7 +59,7 @@ export class SocketIoGateway implements OnGatewayConnection, OnGatewayDisconnect
 
   private async handle(socket: Socket, action: EventAction, body: unknown): Promise<EventAck> {
     const data = socket.data as SessionData;
-    data.session ??= new SocketIoSession(socket);
+    data.session ??= new SocketIoSession(socket, this.broadcast);
     const { ack, failure } = await this.protocol.handle(data.session, action, body);
     if (failure) socket.emit(failure.event, failure.payload);
     return ack;
