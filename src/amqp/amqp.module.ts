@@ -7,6 +7,7 @@ import { BROKER_BINDINGS } from '../core/subscriptions/ports';
 import { AmqpHealth } from './amqp-health';
 import { FamilyConsumers } from './family-consumers';
 import { QueueBinder } from './queue-binder';
+import { RabbitMqLogger } from './rabbitmq.logger';
 
 /** Kazoo's RabbitMQ: one connection per node, family consumers and on-demand bindings. */
 @Global()
@@ -20,6 +21,7 @@ import { QueueBinder } from './queue-binder';
         // golevelup keeps connections in a process-wide registry keyed by name.
         name: `blackhole-${node.id}`,
         registerHandlers: false,
+        logger: new RabbitMqLogger(),
         prefetchCount: env.AMQP_PREFETCH,
         defaultSubscribeErrorBehavior: MessageHandlerErrorBehavior.NACK,
         connectionInitOptions: { wait: false },
