@@ -1,11 +1,11 @@
 import { Injectable, Logger } from '@nestjs/common';
-import type { Delivery, EventFamily, KazooMessage } from '../families/event-family';
+import type { Delivery, EventFamily, FamilyBinding, KazooMessage } from '../families/event-family';
 import { FamilyRegistry } from '../families/family.registry';
 import { textField } from '../kazoo/message-fields';
 import { kazooEventData } from '../kazoo/normalize';
 import type { Session, SessionGroup } from '../session';
 import { SubscriptionRegistry } from '../subscriptions/subscription.registry';
-import { topicMatches } from '../topics/topic-matcher';
+import { topicWordsMatch } from '../topics/topic-matcher';
 import { EventStats } from './event-stats';
 import { RecentIds } from './recent-ids';
 
@@ -39,6 +39,7 @@ export class EventIngress {
   private readonly logger = new Logger(EventIngress.name);
   /** Per session, so one message reaching it through two families is sent once. */
   private readonly recentIds = new WeakMap<Session, RecentIds>();
+  private readonly patternWords = new WeakMap<FamilyBinding, readonly string[]>();
 
   constructor(
     private readonly families: FamilyRegistry,
@@ -63,8 +64,10 @@ export class EventIngress {
       return;
     }
     const accountId = event.accountId;
+    // The key is split once per event, each pattern once per subscription.
+    const keyWords = event.key.split('.');
     const recipients = this.registry.match(prefix, accountId, (subscription) =>
-      topicMatches(subscription.binding.pattern, event.key),
+      topicWordsMatch(this.patternWordsOf(subscription.binding), keyWords),
     );
     let kazooData: KazooMessage | undefined;
     const shared = {
@@ -107,6 +110,15 @@ export class EventIngress {
       // One broken session must not keep the event from the others.
       this.logger.warn(`${to} failed to take an event: ${String(error)}`);
     }
+  }
+
+  private patternWordsOf(binding: FamilyBinding): readonly string[] {
+    let words = this.patternWords.get(binding);
+    if (!words) {
+      words = binding.pattern.split('.');
+      this.patternWords.set(binding, words);
+    }
+    return words;
   }
 
   private recentIdsOf(session: Session): RecentIds {

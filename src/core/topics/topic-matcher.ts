@@ -4,10 +4,20 @@
  * with the same semantics RabbitMQ applied when it routed the message to our queue.
  */
 export function topicMatches(pattern: string, key: string): boolean {
-  return matchWords(pattern.split('.'), 0, key.split('.'), 0);
+  return topicWordsMatch(pattern.split('.'), key.split('.'));
 }
 
-function matchWords(pattern: string[], p: number, key: string[], k: number): boolean {
+/** `topicMatches` on words already split, for callers that match one key against many patterns. */
+export function topicWordsMatch(pattern: readonly string[], key: readonly string[]): boolean {
+  return matchWords(pattern, 0, key, 0);
+}
+
+function matchWords(
+  pattern: readonly string[],
+  p: number,
+  key: readonly string[],
+  k: number,
+): boolean {
   while (p < pattern.length) {
     const word = pattern[p];
     if (word === '#') {
