@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AmqpConnection } from '@golevelup/nestjs-rabbitmq';
-import { FamilyConsumers } from './family-consumers';
+import { ExchangeConsumers } from './exchange-consumers';
 import { QueueBinder } from './queue-binder';
 
 export interface AmqpStatus {
@@ -15,7 +15,7 @@ export interface AmqpStatus {
 export class AmqpHealth {
   constructor(
     private readonly amqp: AmqpConnection,
-    private readonly consumers: FamilyConsumers,
+    private readonly consumers: ExchangeConsumers,
     private readonly binder: QueueBinder,
   ) {}
 

@@ -5,7 +5,7 @@ import { Environment } from '../config/environment';
 import { NodeIdentity } from '../config/node-identity';
 import { BROKER_BINDINGS } from '../core/subscriptions/ports';
 import { AmqpHealth } from './amqp-health';
-import { FamilyConsumers } from './family-consumers';
+import { ExchangeConsumers } from './exchange-consumers';
 import { QueueBinder } from './queue-binder';
 import { RabbitMqLogger } from './rabbitmq.logger';
 
@@ -36,7 +36,7 @@ import { RabbitMqLogger } from './rabbitmq.logger';
   providers: [
     QueueBinder,
     { provide: BROKER_BINDINGS, useExisting: QueueBinder },
-    FamilyConsumers,
+    ExchangeConsumers,
     AmqpHealth,
   ],
   exports: [BROKER_BINDINGS, AmqpHealth, QueueBinder],

@@ -1,16 +1,19 @@
 import { gunzipSync } from 'node:zlib';
+import {
+  RABBIT_HANDLER,
+  RabbitSubscribe,
+  type RabbitHandlerConfig,
+} from '@golevelup/nestjs-rabbitmq';
 import { Logger } from '@nestjs/common';
-import type { RabbitSubscribe } from '@golevelup/nestjs-rabbitmq';
+import { MetadataScanner } from '@nestjs/core';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { UnreadableMessage } from '../core/events/event-ingress';
-import type { Delivery } from '../core/families/event-family';
+import type { Delivery, DescribeMessage } from '../core/families/event-family';
 
 type SubscribeConfig = Parameters<typeof RabbitSubscribe>[0];
 
 /** Node queues live as long as the connection that declared them, as Kazoo's listener queues do. */
 export const NODE_QUEUE_OPTIONS = { exclusive: true, autoDelete: true, durable: false } as const;
-
-const logger = new Logger('FamilyConsumer');
 
 /**
  * Kazoo publishes JSON, gzipped when `content_encoding` says so. A body that cannot be read
@@ -25,9 +28,11 @@ export function deserializeKazooMessage(content: Buffer, message: ConsumeMessage
   }
 }
 
+const logger = new Logger('ExchangeConsumer');
+
 /**
  * A message that cannot be read is dropped, never requeued: requeueing (golevelup's default)
- * would redeliver it forever. golevelup has already logged the failure with its stack.
+ * would redeliver it forever.
  */
 export function dropUnreadableMessage(
   channel: Channel,
@@ -43,9 +48,8 @@ export function dropUnreadableMessage(
 }
 
 /**
- * Options for the `@RabbitSubscribe` handler through which a family consumes `exchange`.
- * The queue is left out on purpose: `FamilyConsumers` names it per node at bootstrap, and keys
- * are bound on demand by `QueueBinder`.
+ * golevelup's subscription options for the node's queue of `exchange`. The queue is left out on
+ * purpose: the node names it at bootstrap, and keys are bound on demand by `QueueBinder`.
  */
 export function familySubscription(exchange: string): SubscribeConfig {
   return {
@@ -55,6 +59,49 @@ export function familySubscription(exchange: string): SubscribeConfig {
     deserializer: deserializeKazooMessage,
     errorHandler: dropUnreadableMessage,
   };
+}
+
+/**
+ * Declares the RabbitMQ subscription of an event family: the decorated method reads every
+ * message the node consumes from `exchange` (golevelup's `@RabbitSubscribe` metadata, read at
+ * bootstrap). The family owns no consumer: the node consumes each exchange once, through one
+ * queue, and offers every delivery to each family that reads the exchange.
+ *
+ * ```ts
+ * @ExchangeSubscription('callevt')
+ * describe(message: KazooMessage, delivery: Delivery): FamilyEvent | undefined { … }
+ * ```
+ *
+ * @publicApi
+ */
+export function ExchangeSubscription(exchange: string) {
+  const subscribe = RabbitSubscribe(familySubscription(exchange));
+  return (
+    target: object,
+    method: string | symbol,
+    descriptor: TypedPropertyDescriptor<DescribeMessage>,
+  ): void => {
+    subscribe(target, method, descriptor);
+  };
+}
+
+/** The exchange a method was marked to read with `@ExchangeSubscription`, if any. */
+export function subscribedExchange(method: unknown): string | undefined {
+  if (typeof method !== 'function') return undefined;
+  const config = Reflect.getMetadata(RABBIT_HANDLER, method) as RabbitHandlerConfig | undefined;
+  return config?.type === 'subscribe' && config.exchange ? config.exchange : undefined;
+}
+
+/** A family's `@ExchangeSubscription` methods, bound to the family. */
+export function exchangeReadersOf(
+  family: object,
+): { exchange: string; method: string; describe: DescribeMessage }[] {
+  const prototype = Object.getPrototypeOf(family) as Record<string, unknown>;
+  return new MetadataScanner().getAllMethodNames(prototype).flatMap((method) => {
+    const exchange = subscribedExchange(prototype[method]);
+    if (exchange === undefined) return [];
+    return [{ exchange, method, describe: (prototype[method] as DescribeMessage).bind(family) }];
+  });
 }
 
 /** Where a consumed message came from, in the core's terms. */

@@ -21,11 +21,11 @@ interface BoundKey {
   count: number;
 }
 
-/** Raised when a family asks for a key on an exchange it has no consumer for. */
-export class UnknownFamilyQueueError extends Error {
-  constructor(family: string, exchange: string) {
-    super(`family "${family}" has no @RabbitSubscribe consumer for exchange "${exchange}"`);
-    this.name = 'UnknownFamilyQueueError';
+/** Raised when a family asks for a key on an exchange no family reads. */
+export class UnknownExchangeError extends Error {
+  constructor(exchange: string) {
+    super(`no family reads exchange "${exchange}" (@ExchangeSubscription)`);
+    this.name = 'UnknownExchangeError';
   }
 }
 
@@ -42,7 +42,7 @@ export class QueueBinder
 {
   private readonly logger = new Logger(QueueBinder.name);
   private readonly keys = new Map<string, BoundKey>();
-  /** (family, exchange) → queue, filled by `FamilyConsumers` before any client connects. */
+  /** exchange → queue, filled by `ExchangeConsumers` before any client connects. */
   private readonly queues = new Map<string, string>();
   private readonly declared = new Set<string>();
   private channel: ChannelWrapper | undefined;
@@ -68,13 +68,13 @@ export class QueueBinder
     this.stopping = true;
   }
 
-  registerQueue(family: string, exchange: string, queue: string): void {
-    this.queues.set(`${family}\u0000${exchange}`, queue);
+  registerQueue(exchange: string, queue: string): void {
+    this.queues.set(exchange, queue);
   }
 
-  async acquire(family: string, keys: readonly BrokerKey[]): Promise<void> {
+  async acquire(keys: readonly BrokerKey[]): Promise<void> {
     // Resolve every queue first so a bad key rejects before any reference is taken.
-    const wanted = keys.map((key) => ({ ...key, queue: this.queueOf(family, key.exchange) }));
+    const wanted = keys.map((key) => ({ ...key, queue: this.queueOf(key.exchange) }));
     const pending: Promise<void>[] = [];
     for (const key of wanted) {
       const id = `${key.queue}\u0000${key.exchange}\u0000${key.routingKey}`;
@@ -92,9 +92,9 @@ export class QueueBinder
     await Promise.all(pending);
   }
 
-  release(family: string, keys: readonly BrokerKey[]): void {
+  release(keys: readonly BrokerKey[]): void {
     for (const key of keys) {
-      const queue = this.queueOf(family, key.exchange);
+      const queue = this.queueOf(key.exchange);
       const id = `${queue}\u0000${key.exchange}\u0000${key.routingKey}`;
       const bound = this.keys.get(id);
       if (!bound) continue;
@@ -121,9 +121,9 @@ export class QueueBinder
     else this.logger.error(message);
   }
 
-  private queueOf(family: string, exchange: string): string {
-    const queue = this.queues.get(`${family}\u0000${exchange}`);
-    if (!queue) throw new UnknownFamilyQueueError(family, exchange);
+  private queueOf(exchange: string): string {
+    const queue = this.queues.get(exchange);
+    if (!queue) throw new UnknownExchangeError(exchange);
     return queue;
   }
 
@@ -168,8 +168,7 @@ export class QueueBinder
       this.channelProblem(`binding channel error: ${error.message}`),
     );
     this.declared.clear();
-    const exchanges = new Set([...this.queues.keys()].map((key) => key.split('\u0000')[1]));
-    for (const exchange of exchanges) {
+    for (const exchange of this.queues.keys()) {
       await channel.assertExchange(exchange, 'topic', KAZOO_EXCHANGE_OPTIONS);
       this.declared.add(exchange);
     }

@@ -14,7 +14,7 @@ describe('RabbitMqLogger', () => {
     );
     logger.log('Successfully connected to RabbitMQ broker (x)');
 
-    expect(debug).toHaveBeenCalledWith('handler registration is left to FamilyConsumers');
+    expect(debug).toHaveBeenCalledWith('handler registration is left to ExchangeConsumers');
     expect(log).toHaveBeenCalledTimes(1);
     expect(log).toHaveBeenCalledWith('Successfully connected to RabbitMQ broker (x)');
   });

@@ -8,8 +8,8 @@ import { hostname } from 'node:os';
 export class NodeIdentity {
   readonly id = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
 
-  /** Name of the exclusive queue where `family` consumes `exchange`. */
-  queueName(family: string, exchange: string): string {
-    return `blackhole.${this.id}.${family}.${exchange}`;
+  /** Name of the exclusive queue through which this node consumes `exchange`. */
+  queueName(exchange: string): string {
+    return `blackhole.${this.id}.${exchange}`;
   }
 }

@@ -17,6 +17,11 @@ export const ErrorCode = {
   AccountForbidden: 'account_forbidden',
   /** Crossbar could not be reached or failed; nothing is known about the token. */
   AuthUnavailable: 'auth_unavailable',
+  /**
+   * RabbitMQ refused to bind a key the subscription needs (missing permissions, an exchange
+   * that cannot be used). Temporary when the refusal may pass (the binding channel failed).
+   */
+  BrokerRefused: 'broker_refused',
   /** An unexpected failure inside Blackhole. */
   Internal: 'internal',
 } as const;
@@ -95,6 +100,17 @@ export class AuthUnavailableError extends GatewayError {
   constructor(readonly reason: string) {
     super(ErrorCode.AuthUnavailable, 'authentication service unavailable', true);
     this.name = 'AuthUnavailableError';
+  }
+}
+
+/**
+ * RabbitMQ would not bind a key a subscription needs. The message names the exchange and the
+ * broker's reason, never a client's token; nothing of the request was kept.
+ */
+export class BrokerRefusedError extends GatewayError {
+  constructor(message: string, temporary: boolean) {
+    super(ErrorCode.BrokerRefused, message, temporary);
+    this.name = 'BrokerRefusedError';
   }
 }
 

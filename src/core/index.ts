@@ -1,11 +1,14 @@
 /**
  * The public extension API: everything a family module (built-in or third-party) needs.
- * Family modules import from here and from `amqp/family-subscription`, nothing else in `src`.
+ * Family modules import from here and `ExchangeSubscription` from `amqp/family-subscription`,
+ * nothing else in `src`.
  */
+export { ALL_ACCOUNTS } from './families/event-family';
 export type {
   BindingContext,
   BrokerKey,
   Delivery,
+  DescribeMessage,
   EventFamily,
   EventFamilyOptions,
   FamilyBinding,
@@ -14,7 +17,7 @@ export type {
 } from './families/event-family';
 export { EventFamilyProvider } from './families/event-family.decorator';
 export { wordAndId } from './families/binding-parts';
-export { EventIngress, isKazooMessage } from './events/event-ingress';
+export { isKazooMessage } from './events/event-ingress';
 export { encodeRoutingWord, normalizeClientId } from './topics/routing-key-encoding';
 export { topicMatches } from './topics/topic-matcher';
 export { ErrorCode, GatewayError, InvalidBindingError, invalidBindingFormat } from './errors';

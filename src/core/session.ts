@@ -7,23 +7,29 @@ import type { BrokerKey, FamilyBinding, KazooMessage } from './families/event-fa
 export interface Session {
   /** Unique, unguessable id of the connection. */
   readonly id: string;
-  /** Sends one event. Called at most once per delivered event, however many bindings match. */
-  send(event: OutboundEvent): void;
   /**
-   * Sessions of a transport that can send one event to many connections at the cost of one
-   * (socket.io encodes a broadcast once). When set, the core calls the group instead of `send`.
+   * Sends one delivery: called once per delivery with every subscription of the session it
+   * matched, in subscription order. Transports decide what a match is worth: socket.io clients
+   * get the delivery once (Kazoo 3.x), Kazoo 4.x clients one frame per match (Kazoo 4.3).
+   */
+  send(matches: readonly EventMatch[]): void;
+  /**
+   * Sessions of a transport that sends a delivery once per connection and can send one event to
+   * many connections at the cost of one (socket.io encodes a broadcast once). When set, the core
+   * gives the group every such session whose first match carries the same event.
    */
   readonly group?: SessionGroup;
 }
 
 /** Sends one event to many sessions of the same transport at once. */
 export interface SessionGroup {
-  sendToAll(sessions: readonly Session[], event: Omit<OutboundEvent, 'matched'>): void;
+  sendToAll(sessions: readonly Session[], event: OutboundEvent): void;
 }
 
 /** A client's subscription to one binding of one account. */
 export interface Subscription {
   readonly session: Session;
+  /** The subscribed account, or `ALL_ACCOUNTS` (`*`) for a superduper admin. */
   readonly accountId: string;
   /** Prefix of the family that owns the binding. */
   readonly family: string;
@@ -35,11 +41,14 @@ export interface Subscription {
   /** Free-form label and data a client may attach; kept for listings. */
   readonly name?: unknown;
   readonly metadata?: unknown;
+  /** Rises with every subscription the node records: matches are sent in this order. */
+  readonly order: number;
 }
 
-/** An event on its way to one session. */
+/** One family's reading of a delivery, shared by every session it goes to. */
 export interface OutboundEvent {
   readonly family: string;
+  /** The account the family read from the message (never `*`). */
   readonly accountId: string;
   /** Kazoo's event name (`Event-Name`). */
   readonly name: string;
@@ -52,6 +61,10 @@ export interface OutboundEvent {
   readonly routingKey: string;
   /** The payload as Kazoo 4.x clients see it (public fields, normalized keys); computed once per event. */
   kazooData(): KazooMessage;
-  /** The session's subscriptions this event matched, in subscription order (at least one). */
-  readonly matched: readonly Subscription[];
+}
+
+/** A subscription a delivery matched, with its family's reading of the delivery. */
+export interface EventMatch {
+  readonly subscription: Subscription;
+  readonly event: OutboundEvent;
 }

@@ -1,13 +1,15 @@
 import { Injectable, Logger } from '@nestjs/common';
-import type { Delivery, EventFamily, FamilyBinding, KazooMessage } from '../families/event-family';
-import { FamilyRegistry } from '../families/family.registry';
-import { textField } from '../kazoo/message-fields';
+import type {
+  Delivery,
+  ExchangeReader,
+  FamilyBinding,
+  KazooMessage,
+} from '../families/event-family';
 import { kazooEventData } from '../kazoo/normalize';
-import type { Session, SessionGroup } from '../session';
+import type { EventMatch, OutboundEvent, Session, SessionGroup } from '../session';
 import { SubscriptionRegistry } from '../subscriptions/subscription.registry';
 import { topicWordsMatch } from '../topics/topic-matcher';
 import { EventStats } from './event-stats';
-import { RecentIds } from './recent-ids';
 
 /** Raised for a delivery that is not a Kazoo message; the consumer drops it without requeue. */
 export class MalformedEventError extends Error {
@@ -29,25 +31,30 @@ export function isKazooMessage(value: unknown): value is KazooMessage {
   );
 }
 
+const bySubscriptionOrder = (a: EventMatch, b: EventMatch): number =>
+  a.subscription.order - b.subscription.order;
+
 /**
- * Where every delivered message enters the core. Each message is read once by its family,
- * its account is determined, and only then is it matched: an event goes to a subscription only
- * when both the account and the topic pattern agree, and to each session once.
+ * Where every delivery enters the core, once: the node consumes each exchange through one
+ * queue, so a message reaches the node once however many keys or families want it. Each family
+ * reading the exchange describes it; an event goes to a subscription only when the family read
+ * the subscription's account from it and the topic pattern agrees. The matches of a session are
+ * merged across families and handed to it in one call, in subscription order.
+ *
+ * Nothing here tells deliveries apart by id: Kazoo's `Msg-ID` is not an identity (a call
+ * event's is FreeSWITCH's microsecond timestamp, shared by other legs, calls and families).
  */
 @Injectable()
 export class EventIngress {
   private readonly logger = new Logger(EventIngress.name);
-  /** Per session, so one message reaching it through two families is sent once. */
-  private readonly recentIds = new WeakMap<Session, RecentIds>();
   private readonly patternWords = new WeakMap<FamilyBinding, readonly string[]>();
 
   constructor(
-    private readonly families: FamilyRegistry,
     private readonly registry: SubscriptionRegistry,
     private readonly stats: EventStats,
   ) {}
 
-  ingest(family: EventFamily, message: unknown, delivery: Delivery): void {
+  ingest(readers: readonly ExchangeReader[], message: unknown, delivery: Delivery): void {
     this.stats.received++;
     if (!isKazooMessage(message)) {
       this.stats.malformed++;
@@ -55,50 +62,82 @@ export class EventIngress {
         message instanceof UnreadableMessage ? message.reason : 'the body is not a JSON object';
       throw new MalformedEventError(`${delivery.exchange}::${delivery.routingKey}: ${reason}`);
     }
-    const prefix = this.families.prefixOf(family);
-    const event = family.describe(message, delivery);
-    if (!event) return;
-    if (!event.accountId) {
+    const matches = new Map<Session, EventMatch[]>();
+    let read = 0;
+    let withAccount = 0;
+    let mixed = false;
+    for (const reader of readers) {
+      const described = reader.describe(message, delivery);
+      if (!described) continue;
+      read++;
+      const accountId = described.accountId;
+      if (!accountId) continue;
+      withAccount++;
+      let kazooData: KazooMessage | undefined;
+      const event: OutboundEvent = {
+        family: reader.family,
+        accountId,
+        name: described.name,
+        key: described.key,
+        payload: described.payload,
+        legacyName: described.legacyName ?? described.name,
+        legacyPayload: described.legacyPayload ?? described.payload,
+        routingKey: described.routingKey ?? delivery.routingKey,
+        kazooData: () => (kazooData ??= kazooEventData(described.payload)),
+      };
+      // The key is split once per event, each pattern once per subscription.
+      const keyWords = event.key.split('.');
+      this.registry.forEachCandidate(reader.family, accountId, (subscription) => {
+        if (!topicWordsMatch(this.patternWordsOf(subscription.binding), keyWords)) return;
+        const match: EventMatch = { subscription, event };
+        const list = matches.get(subscription.session);
+        if (!list) {
+          matches.set(subscription.session, [match]);
+          return;
+        }
+        // Candidates come in order within one family and account; a second family, or the
+        // superduper `*` subscriptions, can interleave.
+        if (list[list.length - 1].subscription.order > subscription.order) mixed = true;
+        list.push(match);
+      });
+    }
+    if (read > 0 && withAccount === 0) {
       this.stats.droppedWithoutAccount++;
       this.logger.debug(`dropped ${delivery.exchange}::${delivery.routingKey}: no account id`);
-      return;
     }
-    const accountId = event.accountId;
-    // The key is split once per event, each pattern once per subscription.
-    const keyWords = event.key.split('.');
-    const recipients = this.registry.match(prefix, accountId, (subscription) =>
-      topicWordsMatch(this.patternWordsOf(subscription.binding), keyWords),
-    );
-    let kazooData: KazooMessage | undefined;
-    const shared = {
-      family: prefix,
-      accountId,
-      name: event.name,
-      key: event.key,
-      payload: event.payload,
-      legacyName: event.legacyName ?? event.name,
-      legacyPayload: event.legacyPayload ?? event.payload,
-      routingKey: event.routingKey ?? delivery.routingKey,
-      kazooData: () => (kazooData ??= kazooEventData(event.payload)),
-    };
-    const messageId = textField(event.payload, 'Msg-ID');
-    const grouped = new Map<SessionGroup, Session[]>();
-    for (const [session, matched] of recipients) {
-      if (messageId !== undefined && !this.recentIdsOf(session).add(messageId)) continue;
-      if (session.group) {
-        const members = grouped.get(session.group);
-        if (members) members.push(session);
-        else grouped.set(session.group, [session]);
+    if (matches.size > 0) this.dispatch(matches, mixed);
+  }
+
+  private dispatch(matches: Map<Session, EventMatch[]>, mixed: boolean): void {
+    // Sessions of a broadcasting transport that get the same event, per group.
+    let grouped: Map<SessionGroup, Map<OutboundEvent, Session[]>> | undefined;
+    for (const [session, list] of matches) {
+      if (mixed && list.length > 1) list.sort(bySubscriptionOrder);
+      const group = session.group;
+      if (!group) {
+        this.deliver(() => session.send(list), 1, session.id);
         continue;
       }
-      this.deliver(() => session.send({ ...shared, matched }), 1, session.id);
+      grouped ??= new Map();
+      let byEvent = grouped.get(group);
+      if (!byEvent) {
+        byEvent = new Map();
+        grouped.set(group, byEvent);
+      }
+      const event = list[0].event;
+      const members = byEvent.get(event);
+      if (members) members.push(session);
+      else byEvent.set(event, [session]);
     }
-    for (const [group, sessions] of grouped) {
-      this.deliver(
-        () => group.sendToAll(sessions, shared),
-        sessions.length,
-        `group of ${sessions.length}`,
-      );
+    if (!grouped) return;
+    for (const [group, byEvent] of grouped) {
+      for (const [event, sessions] of byEvent) {
+        this.deliver(
+          () => group.sendToAll(sessions, event),
+          sessions.length,
+          `group of ${sessions.length}`,
+        );
+      }
     }
   }
 
@@ -119,14 +158,5 @@ export class EventIngress {
       this.patternWords.set(binding, words);
     }
     return words;
-  }
-
-  private recentIdsOf(session: Session): RecentIds {
-    let recent = this.recentIds.get(session);
-    if (!recent) {
-      recent = new RecentIds();
-      this.recentIds.set(session, recent);
-    }
-    return recent;
   }
 }

@@ -24,8 +24,16 @@ export interface FamilyBinding {
   readonly pattern: string;
 }
 
+/**
+ * The `account_id` of a superduper admin's subscription to every account (Kazoo 4.3's
+ * `account_id: "*"`). Families see it as `BindingContext.accountId` and bind keys that cover all
+ * accounts; the core still gives each event the account the family read from it.
+ */
+export const ALL_ACCOUNTS = '*';
+
 /** What a family may know about the account a binding is subscribed for. */
 export interface BindingContext {
+  /** The subscribed account, or `ALL_ACCOUNTS` for a superduper admin's `*` subscription. */
   readonly accountId: string;
   /** The moment the keys are computed; month-scoped keys (MODB) derive from it. */
   readonly now: Date;
@@ -91,9 +99,22 @@ export interface EventFamily<B extends FamilyBinding = FamilyBinding> {
    * (`call.<ACCOUNT>.CHANNEL_CREATE.*`). Optional: the first broker key is used otherwise.
    */
   subscriptionKey?(binding: B, context: BindingContext): string;
+}
 
-  /** Interprets a delivered message, or returns `undefined` when the family does not emit it. */
-  describe(message: KazooMessage, delivery: Delivery): FamilyEvent | undefined;
+/**
+ * Reads one delivered message, or returns `undefined` when the family does not emit it. A family
+ * marks one such method per exchange it reads with `@ExchangeSubscription(exchange)`.
+ */
+export type DescribeMessage = (
+  message: KazooMessage,
+  delivery: Delivery,
+) => FamilyEvent | undefined;
+
+/** One family's reader of one exchange, as the node's consumer of that exchange calls it. */
+export interface ExchangeReader {
+  /** Prefix of the family the reader belongs to. */
+  readonly family: string;
+  readonly describe: DescribeMessage;
 }
 
 export interface EventFamilyOptions {

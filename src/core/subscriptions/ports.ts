@@ -1,16 +1,18 @@
 import type { BrokerKey } from '../families/event-family';
 
 /**
- * Broker side of subscriptions: the node queue of `family` needs `keys` bound. Implementations
- * reference-count keys so the first acquirer binds and the last releaser unbinds.
+ * Broker side of subscriptions: the node's queue of each key's exchange needs the key bound.
+ * Implementations reference-count keys per (exchange, routing key), so the first acquirer binds
+ * and the last releaser unbinds, whichever families asked for them.
  */
 export interface BrokerBindings {
   /**
-   * Resolves once every key is bound on the broker (or recorded to be bound on reconnect).
-   * A rejected acquire holds no references: there is nothing to release.
+   * Resolves once every key is bound on the broker (or, while disconnected, recorded to be bound
+   * on reconnect). Rejects with a `GatewayError` when the broker refuses a key; a rejected
+   * acquire holds no references: there is nothing to release.
    */
-  acquire(family: string, keys: readonly BrokerKey[]): Promise<void>;
-  release(family: string, keys: readonly BrokerKey[]): void;
+  acquire(keys: readonly BrokerKey[]): Promise<void>;
+  release(keys: readonly BrokerKey[]): void;
 }
 export const BROKER_BINDINGS = Symbol('BROKER_BINDINGS');
 

@@ -1,4 +1,4 @@
-import type { BrokerKey, FamilyBinding } from '../families/event-family';
+import { ALL_ACCOUNTS, type BrokerKey, type FamilyBinding } from '../families/event-family';
 import type { Session, Subscription } from '../session';
 
 const subscriptionKey = (accountId: string, binding: string): string =>
@@ -12,6 +12,7 @@ const indexKey = (family: string, accountId: string): string => `${family}\u0000
 export class SubscriptionRegistry {
   private readonly bySession = new Map<Session, Map<string, Subscription>>();
   private readonly byFamilyAccount = new Map<string, Set<Subscription>>();
+  private nextOrder = 0;
 
   /** Adds a subscription; subscribing the same account and binding again is a no-op. */
   add(
@@ -40,6 +41,7 @@ export class SubscriptionRegistry {
       subscriptionKey: extras.subscriptionKey ?? binding.pattern,
       name: extras.name,
       metadata: extras.metadata,
+      order: this.nextOrder++,
     };
     own.set(key, subscription);
     const index = indexKey(family, accountId);
@@ -85,20 +87,21 @@ export class SubscriptionRegistry {
     return [...(this.bySession.get(session)?.values() ?? [])];
   }
 
-  /** Subscriptions of `family` for `accountId` that `matches` accepts, grouped by session. */
-  match(
+  /**
+   * Calls `visit` with every subscription of `family` that may see an event of `accountId`: the
+   * account's own, then those of superduper admins subscribed to every account (`*`). Within
+   * each group, subscriptions come in the order they were made.
+   */
+  forEachCandidate(
     family: string,
     accountId: string,
-    matches: (subscription: Subscription) => boolean,
-  ): Map<Session, Subscription[]> {
-    const bySession = new Map<Session, Subscription[]>();
-    for (const subscription of this.byFamilyAccount.get(indexKey(family, accountId)) ?? []) {
-      if (!matches(subscription)) continue;
-      const list = bySession.get(subscription.session);
-      if (list) list.push(subscription);
-      else bySession.set(subscription.session, [subscription]);
-    }
-    return bySession;
+    visit: (subscription: Subscription) => void,
+  ): void {
+    const own = this.byFamilyAccount.get(indexKey(family, accountId));
+    if (own) for (const subscription of own) visit(subscription);
+    if (accountId === ALL_ACCOUNTS) return;
+    const everyAccount = this.byFamilyAccount.get(indexKey(family, ALL_ACCOUNTS));
+    if (everyAccount) for (const subscription of everyAccount) visit(subscription);
   }
 
   get sessionCount(): number {

@@ -9,11 +9,9 @@ import {
   TokenRequiredError,
 } from '../errors';
 import { Clock } from '../clock';
-import { EventIngress } from '../events/event-ingress';
-import { EventStats } from '../events/event-stats';
 import type { BrokerKey } from '../families/event-family';
 import { FamilyRegistry } from '../families/family.registry';
-import type { OutboundEvent, Session } from '../session';
+import type { Session } from '../session';
 import type { AccountAuthorizer, AccountDirectory, BrokerBindings, TokenIdentity } from './ports';
 import { SubscriptionRegistry } from './subscription.registry';
 import { SubscriptionService } from './subscription.service';
@@ -69,21 +67,21 @@ class FakeAuthorizer implements AccountAuthorizer {
 
 /** Records every acquire and release and keeps reference counts per exchange::key. */
 class FakeBroker implements BrokerBindings {
-  readonly acquired: Array<{ family: string; keys: readonly BrokerKey[] }> = [];
-  readonly released: Array<{ family: string; keys: readonly BrokerKey[] }> = [];
+  readonly acquired: Array<{ keys: readonly BrokerKey[] }> = [];
+  readonly released: Array<{ keys: readonly BrokerKey[] }> = [];
   readonly counts = new Map<string, number>();
   failWith: Error | undefined;
 
-  acquire(family: string, keys: readonly BrokerKey[]): Promise<void> {
-    this.acquired.push({ family, keys });
+  acquire(keys: readonly BrokerKey[]): Promise<void> {
+    this.acquired.push({ keys });
     // A rejected acquire holds no references (BrokerBindings contract).
     if (this.failWith) return Promise.reject(this.failWith);
     for (const key of keys) this.counts.set(id(key), (this.counts.get(id(key)) ?? 0) + 1);
     return Promise.resolve();
   }
 
-  release(family: string, keys: readonly BrokerKey[]): void {
-    this.released.push({ family, keys });
+  release(keys: readonly BrokerKey[]): void {
+    this.released.push({ keys });
     for (const key of keys) {
       const count = (this.counts.get(id(key)) ?? 0) - 1;
       if (count === 0) this.counts.delete(id(key));
@@ -105,7 +103,7 @@ const id = (key: BrokerKey): string => `${key.exchange}::${key.routingKey}`;
 function newSession(name: string): Session {
   return {
     id: name,
-    send(_event: OutboundEvent): void {
+    send(): void {
       throw new Error('the subscription service never sends events');
     },
   };
@@ -131,10 +129,7 @@ describe('SubscriptionService', () => {
     registry = new SubscriptionRegistry();
     // The DiscoveryService is only used by onModuleInit, which these tests never call.
     const families = new FamilyRegistry({} as DiscoveryService);
-    families.register(
-      { prefix: 'call' },
-      new CallFamily(new EventIngress(families, registry, new EventStats())),
-    );
+    families.register({ prefix: 'call' }, new CallFamily());
     authorizer = new FakeAuthorizer();
     broker = new FakeBroker();
     const directory: AccountDirectory = {
@@ -253,7 +248,7 @@ describe('SubscriptionService', () => {
       });
       expect(subscribed).toEqual([CREATE, DESTROY]);
       expect(authorizer.calls).toEqual([{ kind: 'authorize', token: TOKEN, accountId: ACCOUNT_A }]);
-      expect(broker.acquired.map((a) => a.family)).toEqual(['call', 'call']);
+      expect(broker.acquired).toHaveLength(2);
       expect(broker.acquiredKeys()).toEqual([`callevt::${CREATE}`, `callevt::${DESTROY}`]);
       expect(registry.of(session).map((s) => [s.accountId, s.family, s.name, s.metadata])).toEqual([
         [ACCOUNT_A, 'call', 'label', { x: 1 }],

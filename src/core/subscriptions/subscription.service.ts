@@ -103,9 +103,7 @@ export class SubscriptionService {
       });
       if (result.added) added.push(result.subscription);
     }
-    const outcomes = await Promise.allSettled(
-      added.map((s) => this.broker.acquire(s.family, s.brokerKeys)),
-    );
+    const outcomes = await Promise.allSettled(added.map((s) => this.broker.acquire(s.brokerKeys)));
     const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failure) {
       // All or nothing: undo this request, releasing only what the broker did take.
@@ -171,15 +169,15 @@ export class SubscriptionService {
           this.contextFor(subscription.accountId, undefined),
         );
         if (sameKeys(keys, subscription.brokerKeys)) continue;
-        await this.broker.acquire(prefix, keys);
+        await this.broker.acquire(keys);
         if (!this.registry.contains(subscription)) {
           // Unsubscribed meanwhile: its old keys are released already; drop the new ones.
-          this.broker.release(prefix, keys);
+          this.broker.release(keys);
           continue;
         }
         const previous = subscription.brokerKeys;
         subscription.brokerKeys = keys;
-        this.broker.release(prefix, previous);
+        this.broker.release(previous);
         moved++;
       }
     }
@@ -208,7 +206,7 @@ export class SubscriptionService {
   }
 
   private release(subscription: Subscription): void {
-    this.broker.release(subscription.family, subscription.brokerKeys);
+    this.broker.release(subscription.brokerKeys);
   }
 }
 

@@ -1,10 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DiscoveryService } from '@nestjs/core';
-import { EventIngress, InvalidBindingError, type KazooMessage } from '../../core';
-import { EventStats } from '../../core/events/event-stats';
-import { FamilyRegistry } from '../../core/families/family.registry';
-import { SubscriptionRegistry } from '../../core/subscriptions/subscription.registry';
+import { InvalidBindingError, type KazooMessage } from '../../core';
 import { CALL_EVENTS, CALL_EXCHANGE, CallFamily } from './call.family';
 
 interface AmqpFixture {
@@ -21,9 +17,7 @@ const OTHER_ACCOUNT = 'a'.repeat(32);
 
 function newFamily(): CallFamily {
   // parseBinding/describe never touch the ingress; a real one avoids casting it.
-  // The DiscoveryService is only read by FamilyRegistry.onModuleInit, which is not called.
-  const families = new FamilyRegistry({} as DiscoveryService);
-  return new CallFamily(new EventIngress(families, new SubscriptionRegistry(), new EventStats()));
+  return new CallFamily();
 }
 
 describe('CallFamily', () => {

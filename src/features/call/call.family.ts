@@ -1,13 +1,10 @@
 import { Injectable } from '@nestjs/common';
-import { RabbitSubscribe } from '@golevelup/nestjs-rabbitmq';
-import type { ConsumeMessage } from 'amqplib';
-import { deliveryOf, familySubscription } from '../../amqp/family-subscription';
+import { ExchangeSubscription } from '../../amqp/family-subscription';
 import {
   wordAndId,
   textField,
   channelVarsAccountId,
   EventFamilyProvider,
-  EventIngress,
   InvalidBindingError,
   type BindingContext,
   type BrokerKey,
@@ -54,13 +51,6 @@ interface CallBinding extends FamilyBinding {
 export class CallFamily implements EventFamily<CallBinding> {
   readonly availableBindings = CALL_EVENTS.map((event) => `call.${event}.{CALL_ID}`);
 
-  constructor(private readonly ingress: EventIngress) {}
-
-  @RabbitSubscribe(familySubscription(CALL_EXCHANGE))
-  onCallEvent(message: unknown, amqpMessage: ConsumeMessage): void {
-    this.ingress.ingest(this, message, deliveryOf(amqpMessage));
-  }
-
   parseBinding(binding: string): CallBinding {
     const { word: event, id: callId } = wordAndId('call', binding);
     if (event !== '*' && !isCallEvent(event)) {
@@ -80,6 +70,7 @@ export class CallFamily implements EventFamily<CallBinding> {
     return `call.${context.accountId}.${binding.event}.${binding.callId}`;
   }
 
+  @ExchangeSubscription(CALL_EXCHANGE)
   describe(message: KazooMessage, delivery: Delivery): FamilyEvent | undefined {
     const name = message['Event-Name'];
     if (!isCallEvent(name)) return undefined;

@@ -1,16 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DiscoveryService } from '@nestjs/core';
 import {
-  EventIngress,
   InvalidBindingError,
   topicMatches,
   type BindingContext,
   type KazooMessage,
 } from '../../core';
-import { EventStats } from '../../core/events/event-stats';
-import { FamilyRegistry } from '../../core/families/family.registry';
-import { SubscriptionRegistry } from '../../core/subscriptions/subscription.registry';
 import {
   CONFERENCE_EXCHANGE,
   ConferenceFamily,
@@ -47,11 +42,7 @@ const CONF = '5edbfdd3b825314a71b0a05957392edb';
 
 function newFamily(): ConferenceFamily {
   // parseBinding/describe never touch the ingress; a real one avoids casting it.
-  // The DiscoveryService is only read by FamilyRegistry.onModuleInit, which is not called.
-  const families = new FamilyRegistry({} as DiscoveryService);
-  return new ConferenceFamily(
-    new EventIngress(families, new SubscriptionRegistry(), new EventStats()),
-  );
+  return new ConferenceFamily();
 }
 
 function contextFor(accountId: string): BindingContext {

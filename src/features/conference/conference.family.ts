@@ -1,12 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import { RabbitSubscribe } from '@golevelup/nestjs-rabbitmq';
-import type { ConsumeMessage } from 'amqplib';
-import { deliveryOf, familySubscription } from '../../amqp/family-subscription';
+import { ExchangeSubscription } from '../../amqp/family-subscription';
 import {
   textField,
   channelVarsAccountId,
   EventFamilyProvider,
-  EventIngress,
   invalidBindingFormat,
   isAccountId,
   normalizeClientId,
@@ -55,13 +52,6 @@ export class ConferenceFamily implements EventFamily<ConferenceBinding> {
     'conference.event.{CONFERENCE_ID}.{CALL_ID}',
   ];
 
-  constructor(private readonly ingress: EventIngress) {}
-
-  @RabbitSubscribe(familySubscription(CONFERENCE_EXCHANGE))
-  onConferenceEvent(message: unknown, amqpMessage: ConsumeMessage): void {
-    this.ingress.ingest(this, message, deliveryOf(amqpMessage));
-  }
-
   parseBinding(binding: string): ConferenceBinding {
     const [, kind, conferenceId, ...rest] = binding.split('.');
     // Everything after the conference id is the call-id, which may itself contain dots; a
@@ -97,6 +87,7 @@ export class ConferenceFamily implements EventFamily<ConferenceBinding> {
     ];
   }
 
+  @ExchangeSubscription(CONFERENCE_EXCHANGE)
   describe(message: KazooMessage, delivery: Delivery): FamilyEvent | undefined {
     if (message['Event-Name'] !== CONFERENCE_EVENT_NAME) return undefined;
     const words = delivery.routingKey.split('.');

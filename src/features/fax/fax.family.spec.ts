@@ -1,17 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RABBIT_HANDLER, type RabbitHandlerConfig } from '@golevelup/nestjs-rabbitmq';
-import type { DiscoveryService } from '@nestjs/core';
+import { subscribedExchange } from '../../amqp/family-subscription';
 import {
-  EventIngress,
   InvalidBindingError,
   topicMatches,
   type BindingContext,
   type KazooMessage,
 } from '../../core';
-import { EventStats } from '../../core/events/event-stats';
-import { FamilyRegistry } from '../../core/families/family.registry';
-import { SubscriptionRegistry } from '../../core/subscriptions/subscription.registry';
 import {
   FAX_DOC_ACTIONS,
   FAX_DOCUMENT_EXCHANGE,
@@ -47,10 +42,8 @@ const OTHER_MODB = `account%2Faa%2Faa%2F${'a'.repeat(28)}-202611`;
 const FAX_DOC_ID = '202611-6cd3e0ee7d0c8c2e3e8a5ba42b4cd1b3';
 
 function newFamily(): FaxFamily {
-  // parseBinding/brokerKeys/describe never touch the ingress; a real one avoids casting it.
   // The DiscoveryService is only read by FamilyRegistry.onModuleInit, which is not called.
-  const families = new FamilyRegistry({} as DiscoveryService);
-  return new FaxFamily(new EventIngress(families, new SubscriptionRegistry(), new EventStats()));
+  return new FaxFamily();
 }
 
 /** No fax key depends on the realm; asking for it would fail the test. */
@@ -86,11 +79,8 @@ describe('FaxFamily', () => {
   });
 
   it('consumes fax status from faxes and fax documents from configuration', () => {
-    const exchangeOf = (handler: unknown): string | undefined =>
-      (Reflect.getMetadata(RABBIT_HANDLER, handler as object) as RabbitHandlerConfig | undefined)
-        ?.exchange;
-    expect(exchangeOf(FaxFamily.prototype.onFaxStatus)).toBe('faxes');
-    expect(exchangeOf(FaxFamily.prototype.onFaxDocument)).toBe('configuration');
+    expect(subscribedExchange(FaxFamily.prototype.describeStatus)).toBe('faxes');
+    expect(subscribedExchange(FaxFamily.prototype.describeDocument)).toBe('configuration');
     expect([FAX_STATUS_EXCHANGE, FAX_DOCUMENT_EXCHANGE]).toEqual(['faxes', 'configuration']);
   });
 
@@ -238,7 +228,7 @@ describe('FaxFamily', () => {
   describe('describe: fax status', () => {
     it('reads the Kazoo 4.x status fixture, with the 3.22 normalized payload for legacy clients', () => {
       const fixture = loadStatus();
-      const event = family.describe(fixture.body, {
+      const event = family.describeStatus(fixture.body, {
         exchange: fixture.exchange,
         routingKey: fixture.routing_key,
       });
@@ -263,7 +253,7 @@ describe('FaxFamily', () => {
         'Callee-ID-Name': null,
       };
       const before = JSON.stringify(body);
-      const event = family.describe(body, {
+      const event = family.describeStatus(body, {
         exchange: 'faxes',
         routingKey: fixture.routing_key,
       });
@@ -288,7 +278,7 @@ describe('FaxFamily', () => {
 
     it.each(accounts)('account: %s', (_label, fields, routingKey, expected) => {
       const message: KazooMessage = { 'Event-Name': 'status', 'Job-ID': 'x', ...fields };
-      const event = family.describe(message, { exchange: 'faxes', routingKey });
+      const event = family.describeStatus(message, { exchange: 'faxes', routingKey });
       expect(event).toBeDefined();
       expect(event?.accountId).toBe(expected);
       expect(event?.key).toBe(routingKey);
@@ -300,7 +290,7 @@ describe('FaxFamily', () => {
         const fixture = loadStatus();
         const message: KazooMessage = { ...fixture.body, 'Event-Name': name };
         expect(
-          family.describe(message, { exchange: 'faxes', routingKey: fixture.routing_key }),
+          family.describeStatus(message, { exchange: 'faxes', routingKey: fixture.routing_key }),
         ).toBeUndefined();
       },
     );
@@ -309,7 +299,7 @@ describe('FaxFamily', () => {
   describe('describe: fax documents', () => {
     it('reads a fax document created in the account MODB', () => {
       const { body, routingKey } = faxDocument('doc_created', `${ACCOUNT_DB}-202611`);
-      const event = family.describe(body, { exchange: 'configuration', routingKey });
+      const event = family.describeDocument(body, { exchange: 'configuration', routingKey });
       expect(event).toEqual({
         accountId: ACCOUNT,
         key: `doc_created.${ACCOUNT_DB}-202611.fax.${FAX_DOC_ID}`,
@@ -324,7 +314,7 @@ describe('FaxFamily', () => {
 
     it.each(FAX_DOC_ACTIONS.map((action) => [action]))('emits %s', (action) => {
       const { body, routingKey } = faxDocument(action, `${ACCOUNT_DB}-202612`);
-      const event = family.describe(body, { exchange: 'configuration', routingKey });
+      const event = family.describeDocument(body, { exchange: 'configuration', routingKey });
       expect(event?.name).toBe(action);
       expect(event?.legacyName).toBe(`${action}_fax`);
     });
@@ -346,7 +336,7 @@ describe('FaxFamily', () => {
       const { 'Account-ID': _fixtureAccount, ...withoutAccount } = body;
       const message: KazooMessage =
         accountId === undefined ? withoutAccount : { ...withoutAccount, 'Account-ID': accountId };
-      const event = family.describe(message, { exchange: 'configuration', routingKey });
+      const event = family.describeDocument(message, { exchange: 'configuration', routingKey });
       expect(event).toBeDefined();
       expect(event?.accountId).toBe(expected);
     });
@@ -354,7 +344,7 @@ describe('FaxFamily', () => {
     it('ignores the user document of fixture 11', () => {
       const fixture = loadUserDocument();
       expect(
-        family.describe(fixture.body, {
+        family.describeDocument(fixture.body, {
           exchange: fixture.exchange,
           routingKey: fixture.routing_key,
         }),
@@ -374,16 +364,21 @@ describe('FaxFamily', () => {
 
     it.each(ignored)('ignores %s', (_label, fields) => {
       const { body, routingKey } = faxDocument('doc_created', `${ACCOUNT_DB}-202611`, fields);
-      expect(family.describe(body, { exchange: 'configuration', routingKey })).toBeUndefined();
+      expect(
+        family.describeDocument(body, { exchange: 'configuration', routingKey }),
+      ).toBeUndefined();
     });
 
     it('never reads a document as a fax status, nor a status as a document', () => {
       const status = loadStatus();
       expect(
-        family.describe(status.body, { exchange: 'configuration', routingKey: status.routing_key }),
+        family.describeDocument(status.body, {
+          exchange: 'configuration',
+          routingKey: status.routing_key,
+        }),
       ).toBeUndefined();
       const { body, routingKey } = faxDocument('doc_created', `${ACCOUNT_DB}-202611`);
-      expect(family.describe(body, { exchange: 'faxes', routingKey })).toBeUndefined();
+      expect(family.describeStatus(body, { exchange: 'faxes', routingKey })).toBeUndefined();
     });
   });
 });

@@ -1,12 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import { RabbitSubscribe } from '@golevelup/nestjs-rabbitmq';
-import type { ConsumeMessage } from 'amqplib';
-import { deliveryOf, familySubscription } from '../../amqp/family-subscription';
+import { ExchangeSubscription } from '../../amqp/family-subscription';
 import {
   isAccountId,
   textField,
   EventFamilyProvider,
-  EventIngress,
   InvalidBindingError,
   invalidBindingFormat,
   accountOfDatabase,
@@ -65,18 +62,6 @@ type FaxBinding = FaxStatusBinding | FaxObjectBinding;
 export class FaxFamily implements EventFamily<FaxBinding> {
   readonly availableBindings = ['fax.status.{FAX_ID}', 'fax.object.{ACTION}'];
 
-  constructor(private readonly ingress: EventIngress) {}
-
-  @RabbitSubscribe(familySubscription(FAX_STATUS_EXCHANGE))
-  onFaxStatus(message: unknown, amqpMessage: ConsumeMessage): void {
-    this.ingress.ingest(this, message, deliveryOf(amqpMessage));
-  }
-
-  @RabbitSubscribe(familySubscription(FAX_DOCUMENT_EXCHANGE))
-  onFaxDocument(message: unknown, amqpMessage: ConsumeMessage): void {
-    this.ingress.ingest(this, message, deliveryOf(amqpMessage));
-  }
-
   parseBinding(binding: string): FaxBinding {
     const [, kind, ...rest] = binding.split('.');
     if (binding.includes('#')) throw invalidBindingFormat('fax', binding);
@@ -109,44 +94,41 @@ export class FaxFamily implements EventFamily<FaxBinding> {
     }
   }
 
-  describe(message: KazooMessage, delivery: Delivery): FamilyEvent | undefined {
-    return delivery.exchange === FAX_STATUS_EXCHANGE
-      ? describeStatus(message, delivery)
-      : describeDocument(message, delivery);
+  /** Fax status, from the `faxes` exchange. */
+  @ExchangeSubscription(FAX_STATUS_EXCHANGE)
+  describeStatus(message: KazooMessage, delivery: Delivery): FamilyEvent | undefined {
+    if (message['Event-Name'] !== 'status') return undefined;
+    return {
+      accountId: textField(message, 'Account-ID') ?? accountOfStatusKey(delivery.routingKey),
+      key: delivery.routingKey,
+      name: 'status',
+      payload: message,
+      legacyName: 'fax.status',
+      // Kazoo 3.x's bh_fax sent `wh_json:normalize/1` of the message, unlike every other 3.x event.
+      legacyPayload: normalizeKazooJson(message),
+    };
   }
-}
 
-function describeStatus(message: KazooMessage, delivery: Delivery): FamilyEvent | undefined {
-  if (message['Event-Name'] !== 'status') return undefined;
-  return {
-    accountId: textField(message, 'Account-ID') ?? accountOfStatusKey(delivery.routingKey),
-    key: delivery.routingKey,
-    name: 'status',
-    payload: message,
-    legacyName: 'fax.status',
-    // Kazoo 3.x's bh_fax sent `wh_json:normalize/1` of the message, unlike every other 3.x event.
-    legacyPayload: normalizeKazooJson(message),
-  };
-}
-
-/**
- * Only fax documents of a month database are fax events; the `configuration` queue of this
- * family is bound to nothing else, but a document of another type must never pass as a fax.
- */
-function describeDocument(message: KazooMessage, delivery: Delivery): FamilyEvent | undefined {
-  const name = message['Event-Name'];
-  const database = message.Database;
-  if (!isDocAction(name) || message.Type !== 'fax') return undefined;
-  if (typeof database !== 'string' || !isModb(database)) return undefined;
-  return {
-    // The database a fax lives in decides its tenant, as in the object family.
-    accountId: accountOfDatabase(database) ?? textField(message, 'Account-ID'),
-    key: delivery.routingKey,
-    name,
-    payload: message,
-    // Kazoo 3.x named document events `<Event-Name>_<Type>` (`doc_created_user`).
-    legacyName: `${name}_fax`,
-  };
+  /**
+   * Only fax documents of a month database are fax events; the `configuration` queue of this
+   * family is bound to nothing else, but a document of another type must never pass as a fax.
+   */
+  @ExchangeSubscription(FAX_DOCUMENT_EXCHANGE)
+  describeDocument(message: KazooMessage, delivery: Delivery): FamilyEvent | undefined {
+    const name = message['Event-Name'];
+    const database = message.Database;
+    if (!isDocAction(name) || message.Type !== 'fax') return undefined;
+    if (typeof database !== 'string' || !isModb(database)) return undefined;
+    return {
+      // The database a fax lives in decides its tenant, as in the object family.
+      accountId: accountOfDatabase(database) ?? textField(message, 'Account-ID'),
+      key: delivery.routingKey,
+      name,
+      payload: message,
+      // Kazoo 3.x named document events `<Event-Name>_<Type>` (`doc_created_user`).
+      legacyName: `${name}_fax`,
+    };
+  }
 }
 
 /**

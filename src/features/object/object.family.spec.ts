@@ -1,8 +1,3 @@
-import type { DiscoveryService } from '@nestjs/core';
-import { EventIngress } from '../../core';
-import { EventStats } from '../../core/events/event-stats';
-import { FamilyRegistry } from '../../core/families/family.registry';
-import { SubscriptionRegistry } from '../../core/subscriptions/subscription.registry';
 import { ObjectFamily } from './object.family';
 
 const ACCOUNT = '4b8c6fec4b2597882c0390202d195419';
@@ -14,13 +9,7 @@ const context = (now = '2026-11-26T12:00:00Z') => ({
 });
 
 describe('ObjectFamily', () => {
-  const family = new ObjectFamily(
-    new EventIngress(
-      new FamilyRegistry({} as DiscoveryService),
-      new SubscriptionRegistry(),
-      new EventStats(),
-    ),
-  );
+  const family = new ObjectFamily();
   const keysOf = (binding: string, now?: string) =>
     family.brokerKeys(family.parseBinding(binding), context(now)).map((k) => k.routingKey);
 

@@ -1,11 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import { RabbitSubscribe } from '@golevelup/nestjs-rabbitmq';
-import type { ConsumeMessage } from 'amqplib';
-import { deliveryOf, familySubscription } from '../../amqp/family-subscription';
+import { ExchangeSubscription } from '../../amqp/family-subscription';
 import {
   textField,
   EventFamilyProvider,
-  EventIngress,
   InvalidBindingError,
   invalidBindingFormat,
   accountDb,
@@ -69,13 +66,6 @@ export class ObjectFamily implements EventFamily<ObjectBinding> {
     DOC_TYPES.map((type) => `object.${action}.${type}`),
   );
 
-  constructor(private readonly ingress: EventIngress) {}
-
-  @RabbitSubscribe(familySubscription(CONFIGURATION_EXCHANGE))
-  onDocumentChange(message: unknown, amqpMessage: ConsumeMessage): void {
-    this.ingress.ingest(this, message, deliveryOf(amqpMessage));
-  }
-
   parseBinding(binding: string): ObjectBinding {
     const words = binding.split('.');
     if (binding.includes('#')) throw invalidBindingFormat('object', binding);
@@ -116,6 +106,7 @@ export class ObjectFamily implements EventFamily<ObjectBinding> {
     }));
   }
 
+  @ExchangeSubscription(CONFIGURATION_EXCHANGE)
   describe(message: KazooMessage, delivery: Delivery): FamilyEvent | undefined {
     const name = message['Event-Name'];
     if (typeof name !== 'string' || !isAction(name)) return undefined;

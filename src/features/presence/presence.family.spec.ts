@@ -1,14 +1,9 @@
-import type { DiscoveryService } from '@nestjs/core';
 import {
-  EventIngress,
   InvalidBindingError,
   encodeRoutingWord,
   type BindingContext,
   type KazooMessage,
 } from '../../core';
-import { EventStats } from '../../core/events/event-stats';
-import { FamilyRegistry } from '../../core/families/family.registry';
-import { SubscriptionRegistry } from '../../core/subscriptions/subscription.registry';
 import { FIXTURE_REALM, presenceFixture } from '../../../test/support/presence-events';
 import {
   PRESENCE_EVENTS,
@@ -23,11 +18,7 @@ const OTHER_ACCOUNT = 'a'.repeat(32);
 const ENCODED_REALM = 'wefwefwefwef%2E2600hz%2Ecom';
 
 function newFamily(): PresenceFamily {
-  // parseBinding/brokerKeys/describe never touch the ingress; a real one avoids casting it.
-  const families = new FamilyRegistry({} as DiscoveryService);
-  return new PresenceFamily(
-    new EventIngress(families, new SubscriptionRegistry(), new EventStats()),
-  );
+  return new PresenceFamily();
 }
 
 /** A BindingContext whose realm is `realm`, counting how often it is asked for. */

@@ -1,11 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import { RabbitSubscribe } from '@golevelup/nestjs-rabbitmq';
-import type { ConsumeMessage } from 'amqplib';
-import { deliveryOf, familySubscription } from '../../amqp/family-subscription';
+import { ExchangeSubscription } from '../../amqp/family-subscription';
 import {
   wordAndId,
   EventFamilyProvider,
-  EventIngress,
   InvalidBindingError,
   encodeRoutingWord,
   type BindingContext,
@@ -63,13 +60,6 @@ export class PresenceFamily implements EventFamily<PresenceBinding> {
    */
   private readonly realms = new Map<string, Set<string>>();
 
-  constructor(private readonly ingress: EventIngress) {}
-
-  @RabbitSubscribe(familySubscription(PRESENCE_EXCHANGE))
-  onPresenceEvent(message: unknown, amqpMessage: ConsumeMessage): void {
-    this.ingress.ingest(this, message, deliveryOf(amqpMessage));
-  }
-
   parseBinding(binding: string): PresenceBinding {
     // The id is a call-id or a SIP user: either may contain dots and `@`.
     const { word: kind, id } = wordAndId('presence', binding);
@@ -95,6 +85,7 @@ export class PresenceFamily implements EventFamily<PresenceBinding> {
     return [{ exchange: PRESENCE_EXCHANGE, routingKey: `${binding.kind}.${realm}.*` }];
   }
 
+  @ExchangeSubscription(PRESENCE_EXCHANGE)
   describe(message: KazooMessage, delivery: Delivery): FamilyEvent | undefined {
     const [kind, realm] = delivery.routingKey.split('.');
     if (!isPresenceKind(kind) || !realm) return undefined;

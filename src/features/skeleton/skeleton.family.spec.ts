@@ -1,8 +1,3 @@
-import type { DiscoveryService } from '@nestjs/core';
-import { EventIngress } from '../../core';
-import { EventStats } from '../../core/events/event-stats';
-import { FamilyRegistry } from '../../core/families/family.registry';
-import { SubscriptionRegistry } from '../../core/subscriptions/subscription.registry';
 import { SkeletonFamily } from './skeleton.family';
 
 const ACCOUNT = '4b8c6fec4b2597882c0390202d195419';
@@ -14,10 +9,7 @@ const context = {
 
 describe('SkeletonFamily', () => {
   // Families are plain classes: no Nest needed to test them.
-  const families = new FamilyRegistry({} as DiscoveryService);
-  const family = new SkeletonFamily(
-    new EventIngress(families, new SubscriptionRegistry(), new EventStats()),
-  );
+  const family = new SkeletonFamily();
 
   it.each([
     [

@@ -1,12 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import { RabbitSubscribe } from '@golevelup/nestjs-rabbitmq';
-import type { ConsumeMessage } from 'amqplib';
-import { deliveryOf, familySubscription } from '../../amqp/family-subscription';
+import { ExchangeSubscription } from '../../amqp/family-subscription';
 import {
   wordAndId,
   textField,
   EventFamilyProvider,
-  EventIngress,
   InvalidBindingError,
   type BindingContext,
   type BrokerKey,
@@ -47,17 +44,6 @@ export class SkeletonFamily implements EventFamily<SkeletonBinding> {
   /** Listed by `GET /v2/websockets`, in Kazoo's template form. */
   readonly availableBindings = SKELETON_EVENTS.map((event) => `skeleton.${event}.{ID}`);
 
-  constructor(private readonly ingress: EventIngress) {}
-
-  /**
-   * One handler per exchange. `familySubscription` sets what every family shares: the node's
-   * exclusive queue (named at boot), gzip/JSON decoding, and dropping unreadable messages.
-   */
-  @RabbitSubscribe(familySubscription(SKELETON_EXCHANGE))
-  onMessage(message: unknown, amqpMessage: ConsumeMessage): void {
-    this.ingress.ingest(this, message, deliveryOf(amqpMessage));
-  }
-
   /** Runs before any Crossbar call: refuse bad bindings here, with a message naming them. */
   parseBinding(binding: string): SkeletonBinding {
     // `skeleton.<EVENT|*>.<ID|*>`: the id may contain dots and comes back encoded as Kazoo does.
@@ -88,6 +74,7 @@ export class SkeletonFamily implements EventFamily<SkeletonBinding> {
   }
 
   /** Reads a delivery once: its account (never guessed), its name and what clients get. */
+  @ExchangeSubscription(SKELETON_EXCHANGE)
   describe(message: KazooMessage, delivery: Delivery): FamilyEvent | undefined {
     const name = message['Event-Name'];
     if (!isSkeletonEvent(name)) return undefined;

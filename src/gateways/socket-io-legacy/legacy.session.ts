@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { WebSocket } from 'ws';
-import type { OutboundEvent, Session } from '../../core/session';
+import type { EventMatch, Session } from '../../core/session';
 import { CONNECT, NOOP, encodePayload, eventPacket } from './legacy-packets';
 
 /** Packets kept for a polling client that is not polling; past it the session is dropped. */
@@ -32,7 +32,8 @@ export class LegacySession implements Session {
     return this.connected ? 'xhr-polling' : undefined;
   }
 
-  send(event: OutboundEvent): void {
+  /** As Kazoo 3.x: a delivery goes out once, under the name of its first match. */
+  send([{ event }]: readonly EventMatch[]): void {
     this.write(eventPacket(event.legacyName, event.legacyPayload));
   }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Server, Socket } from 'socket.io';
-import type { OutboundEvent, Session, SessionGroup } from '../../core/session';
+import type { EventMatch, OutboundEvent, Session, SessionGroup } from '../../core/session';
 
 /**
  * The socket.io sessions of one server. One event to many sockets is one broadcast to their
@@ -9,13 +9,16 @@ import type { OutboundEvent, Session, SessionGroup } from '../../core/session';
 export class SocketIoBroadcast implements SessionGroup {
   constructor(private readonly server: Server) {}
 
-  sendToAll(sessions: readonly Session[], event: Omit<OutboundEvent, 'matched'>): void {
+  sendToAll(sessions: readonly Session[], event: OutboundEvent): void {
     const rooms = sessions.map((session) => (session as SocketIoSession).socketId);
     this.server.to(rooms).emit(event.legacyName, event.legacyPayload);
   }
 }
 
-/** A socket.io connection as the core sees it: events go out under their 3.x names and shapes. */
+/**
+ * A socket.io connection as the core sees it: a delivery goes out once, however many of the
+ * socket's bindings match, under its 3.x name and shape (that of the first match).
+ */
 export class SocketIoSession implements Session {
   readonly id = randomUUID();
 
@@ -29,7 +32,7 @@ export class SocketIoSession implements Session {
     return this.socket.id;
   }
 
-  send(event: OutboundEvent): void {
+  send([{ event }]: readonly EventMatch[]): void {
     this.socket.emit(event.legacyName, event.legacyPayload);
   }
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import type { KazooMessage } from '../../core/families/event-family';
-import type { OutboundEvent, Session } from '../../core/session';
+import type { EventMatch, OutboundEvent, Session } from '../../core/session';
 import { TokenBucket } from '../../core/limits/token-bucket';
 
 /** Kazoo 4.x's event frame (spec §3.5, fixtures 03, 06, 09, 12). */
@@ -27,9 +27,13 @@ export class WsSession implements Session {
     readonly requests: TokenBucket,
   ) {}
 
-  send(event: OutboundEvent): void {
+  /**
+   * As Kazoo 4.3: one frame per matching subscription, each with that subscription's keys, since
+   * monster-ui dispatches frames by `subscribed_key` alone.
+   */
+  send(matches: readonly EventMatch[]): void {
     if (this.socket.readyState !== this.socket.OPEN) return;
-    this.socket.send(encodeEventFrame(event));
+    for (const match of matches) this.socket.send(encodeEventFrame(match));
   }
 
   write(frame: object): void {
@@ -39,24 +43,23 @@ export class WsSession implements Session {
 
 /**
  * Sessions watching with the same binding and account get the same frame; it is encoded once
- * per event (keyed by the event's payload object, which lives as long as the delivery).
+ * per event (keyed by the event object, which lives as long as the delivery).
  */
-const encodedFrames = new WeakMap<KazooMessage, Map<string, string>>();
+const encodedFrames = new WeakMap<OutboundEvent, Map<string, string>>();
 
-function encodeEventFrame(event: OutboundEvent): string {
-  const [first] = event.matched;
-  const cacheKey = `${first.binding.binding}\u0000${first.subscriptionKey}`;
-  let frames = encodedFrames.get(event.payload);
+function encodeEventFrame({ subscription, event }: EventMatch): string {
+  const cacheKey = `${subscription.binding.binding}\u0000${subscription.subscriptionKey}`;
+  let frames = encodedFrames.get(event);
   if (!frames) {
     frames = new Map();
-    encodedFrames.set(event.payload, frames);
+    encodedFrames.set(event, frames);
   }
   let encoded = frames.get(cacheKey);
   if (encoded === undefined) {
     const frame: KazooEventFrame = {
       action: 'event',
-      subscribed_key: first.binding.binding,
-      subscription_key: first.subscriptionKey,
+      subscribed_key: subscription.binding.binding,
+      subscription_key: subscription.subscriptionKey,
       name: event.name,
       routing_key: event.routingKey,
       data: event.kazooData(),
