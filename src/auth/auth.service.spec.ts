@@ -4,6 +4,7 @@ import {
   AccountForbiddenError,
   AuthUnavailableError,
   GatewayError,
+  InvalidAccountError,
   TokenInvalidError,
 } from '../core/errors';
 import { FakeCrossbar } from '../../test/support/fake-crossbar';
@@ -275,6 +276,25 @@ describe('AuthService against a Crossbar stand-in', () => {
       expect((error as GatewayError).message).toBe('unauthorized account id');
       expect(logs.lines.some((line) => line.includes('refused account'))).toBe(true);
       expectNoToken(error, token);
+    });
+
+    it('allows "*" (every account) only to a superduper admin, as its own account document says', async () => {
+      const admins = crossbar.addAccount(undefined, undefined, { superduperAdmin: true });
+      const adminToken = crossbar.issueToken(admins);
+      const auth = newService();
+      await expect(auth.authorize(adminToken, '*')).resolves.toEqual({ accountId: admins });
+      // Crossbar lets the system administrators read any account, as cb_simple_authz does.
+      await expect(auth.authorize(adminToken, sibling)).resolves.toEqual({ accountId: admins });
+      await auth.authorize(adminToken, '*');
+      expect(accountHits(admins)).toBe(1);
+
+      for (const owner of [reseller, child]) {
+        const token = crossbar.issueToken(owner);
+        const error = await rejectionOf(auth.authorize(token, '*'));
+        expect(error).toBeInstanceOf(InvalidAccountError);
+        expect((error as GatewayError).message).toBe('unauthorized wildcard account id');
+        expectNoToken(error, token);
+      }
     });
 
     it('forbids an unknown account', async () => {

@@ -1,7 +1,13 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { Environment } from '../config/environment';
-import { AccountForbiddenError, InvalidBindingError, TokenInvalidError } from '../core/errors';
+import {
+  AccountForbiddenError,
+  InvalidAccountError,
+  InvalidBindingError,
+  TokenInvalidError,
+} from '../core/errors';
+import { ALL_ACCOUNTS } from '../core/families/event-family';
 import type {
   AccountAuthorizer,
   AccountDirectory,
@@ -47,6 +53,13 @@ export class AuthService implements AccountAuthorizer, AccountDirectory {
   async authorize(token: string, accountId: string): Promise<TokenIdentity> {
     const info = await this.tokenInfo(token);
     if (info.accountId === accountId) return { accountId: info.accountId };
+    if (accountId === ALL_ACCOUNTS) {
+      // Kazoo 4.3 (bh_authz_subscribe): `*` only for a superduper admin, as Crossbar's document
+      // of the token's own account says.
+      const own = await this.access(token, info, info.accountId);
+      if (!own.superduperAdmin) throw new InvalidAccountError('unauthorized wildcard account id');
+      return { accountId: info.accountId };
+    }
     await this.access(token, info, accountId);
     return { accountId: info.accountId };
   }

@@ -14,12 +14,19 @@ interface CrossbarEnvelope {
     readonly account_id?: unknown;
     readonly exp?: unknown;
     readonly realm?: unknown;
+    readonly superduper_admin?: unknown;
   };
 }
 
 /** Whether a token may read an account, and what Crossbar told about it when it may. */
 export type AccountAccess =
-  { readonly allowed: false } | { readonly allowed: true; readonly realm?: string };
+  | { readonly allowed: false }
+  | {
+      readonly allowed: true;
+      readonly realm?: string;
+      /** The account is Kazoo's system administrators' (`superduper_admin: true`). */
+      readonly superduperAdmin: boolean;
+    };
 
 /**
  * The two Crossbar calls Blackhole needs, made with the client's own token. It only speaks
@@ -60,6 +67,7 @@ export class CrossbarClient {
       return {
         allowed: true,
         realm: typeof realm === 'string' && realm !== '' ? realm : undefined,
+        superduperAdmin: response.body?.data?.superduper_admin === true,
       };
     }
     if (response.status === 401) throw new TokenInvalidError();

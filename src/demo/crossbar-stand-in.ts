@@ -13,6 +13,11 @@ export interface StandInAccountOptions {
   readonly realm?: string;
   /** The account's name; `account <first 6 id characters>` by default. */
   readonly name?: string;
+  /**
+   * Kazoo's `pvt_superduper_admin`: the system administrators' account. Crossbar lets its tokens
+   * read every account and shows the flag as `superduper_admin` in the account document.
+   */
+  readonly superduperAdmin?: boolean;
 }
 
 /** What the stand-in does instead of answering normally. */
@@ -27,7 +32,7 @@ export function newAccountId(): string {
  * A small HTTP stand-in for Crossbar (Kazoo's REST API) that answers `GET /v2/token_auth` and
  * `GET /v2/accounts/{id}` with Crossbar's real response envelopes (spec §6.3) over real HTTP.
  * Accounts form a tree; a token may read its own account and every descendant, as Crossbar's
- * `cb_simple_authz` allows.
+ * `cb_simple_authz` allows, and a superduper admin's token every account.
  *
  * `npm run demo` runs the gateway against it; the tests use it as `FakeCrossbar`. It lives in
  * `src/` for the demo's sake, and nothing that `npm start` loads may import it.
@@ -182,7 +187,10 @@ export class CrossbarStandIn {
       if (!this.parents.has(accountId)) {
         return this.send(response, 404, errorEnvelope(404, 'bad_identifier', token));
       }
-      if (!this.isAncestorOrSelf(record.accountId, accountId)) {
+      if (
+        !this.isSuperduper(record.accountId) &&
+        !this.isAncestorOrSelf(record.accountId, accountId)
+      ) {
         return this.send(response, 403, errorEnvelope(403, 'forbidden', token));
       }
       return this.send(
@@ -193,12 +201,16 @@ export class CrossbarStandIn {
           name: this.nameOf(accountId),
           realm: this.realmOf(accountId),
           enabled: true,
-          superduper_admin: false,
+          superduper_admin: this.isSuperduper(accountId),
           reseller_id: this.parents.get(accountId) ?? accountId,
         }),
       );
     }
     return this.send(response, 404, errorEnvelope(404, 'not_found', token));
+  }
+
+  private isSuperduper(accountId: string): boolean {
+    return this.profiles.get(accountId)?.superduperAdmin === true;
   }
 
   private hasChildren(accountId: string): boolean {

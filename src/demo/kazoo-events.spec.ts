@@ -105,7 +105,17 @@ describe('Kazoo event builders', () => {
         Request: fixture.body.Request,
         'Presence-ID': fixture.body['Presence-ID'],
       });
-      expect(body['Msg-ID']).toMatch(/^[0-9a-f]{32}$/);
+      // ecallmgr's Msg-ID is the switch's microsecond timestamp (fixture 02 has 16 digits).
+      expect(body['Msg-ID']).toBe(String(CALL.createdAt.getTime() * 1000));
+      expect(String(body['Msg-ID'])).toHaveLength(String(fixture.body['Msg-ID']).length);
+    });
+
+    it('gives events of two legs taken in the same instant the same Msg-ID, as Kazoo does', () => {
+      const other = { ...CALL, callId: `${CALL.callId}-b` };
+      const at = new Date('2026-11-30T10:00:00.123Z');
+      expect(callEvent('CHANNEL_CREATE', CALL, at).body['Msg-ID']).toBe(
+        callEvent('CHANNEL_CREATE', other, at).body['Msg-ID'],
+      );
     });
 
     it.each(['CHANNEL_ANSWER', 'CHANNEL_DESTROY'] as const)(

@@ -77,6 +77,15 @@ function msgId(): string {
   return randomBytes(16).toString('hex');
 }
 
+/**
+ * ecallmgr's `Msg-ID` for call and conference events: FreeSWITCH's `Event-Date-Timestamp`, in
+ * microseconds. It is not an identity: events of other legs, calls and families taken in the
+ * same instant share it (fixtures call/01 CHANNEL_ANSWER and conference/07 do).
+ */
+function switchTimestampId(at: Date): string {
+  return String(at.getTime() * 1000);
+}
+
 // --- call events (`callevt`, kapi_call) -------------------------------------------------------
 
 /** The call events the simulator walks a call through. */
@@ -153,7 +162,7 @@ export function callEvent(
     'From-Tag': call.fromTag,
     'From-Uri': `${device.username}@${account.realm}`,
     'Media-Server': PLATFORM.mediaServer,
-    'Msg-ID': msgId(),
+    'Msg-ID': switchTimestampId(at),
     Node: PLATFORM.ecallmgr,
     'Presence-ID': `${device.extension}@${account.realm}`,
     Request: to,
@@ -237,6 +246,7 @@ export interface KazooConferenceMember {
 export function conferenceEvent(
   event: ConferenceMemberEvent,
   member: KazooConferenceMember,
+  at: Date = new Date(),
 ): KazooDelivery {
   const { account, device } = member;
   const presenceId = `${device.extension}@${account.realm}`;
@@ -276,7 +286,7 @@ export function conferenceEvent(
     'App-Name': 'ecallmgr',
     'App-Version': '4.0.0',
     Node: PLATFORM.ecallmgr,
-    'Msg-ID': msgId(),
+    'Msg-ID': switchTimestampId(at),
   };
   return {
     exchange: KAZOO_EXCHANGES.conference,

@@ -11,7 +11,11 @@ export function readFixture<T = Json>(relativePath: string): T {
   return JSON.parse(readFileSync(join(FIXTURES, relativePath), 'utf8')) as T;
 }
 
-/** A Kazoo call event from the 3.22 documentation, re-addressed to `accountId` and `callId`. */
+/**
+ * A Kazoo call event from the 3.22 documentation, re-addressed to `accountId` and `callId`. The
+ * captured `Msg-ID` is kept: ecallmgr sets it to FreeSWITCH's microsecond event timestamp, so
+ * every event of one name built here shares it, as concurrent legs and calls do in Kazoo.
+ */
 export function callEvent(
   eventName: 'CHANNEL_CREATE' | 'CHANNEL_ANSWER' | 'CHANNEL_DESTROY',
   accountId: string,
@@ -21,7 +25,6 @@ export function callEvent(
   const body: Json = {
     ...fixture.args,
     'Call-ID': callId,
-    'Msg-ID': randomBytes(16).toString('hex'),
     'Custom-Channel-Vars': {
       ...(fixture.args['Custom-Channel-Vars'] as Json),
       'Account-ID': accountId,

@@ -2,6 +2,7 @@ import type { DiscoveryService } from '@nestjs/core';
 import { CallFamily } from '../../features/call/call.family';
 import {
   AccountForbiddenError,
+  AuthUnavailableError,
   BadRequestError,
   GatewayError,
   InvalidAccountError,
@@ -173,7 +174,6 @@ describe('SubscriptionService', () => {
     });
 
     it.each([
-      ['*', 'unauthorized wildcard account id'],
       ['', 'invalid account id'],
       ['not-an-account', 'invalid account id'],
       ['0123456789ABCDEF0123456789ABCDEF', 'invalid account id'],
@@ -188,6 +188,25 @@ describe('SubscriptionService', () => {
       expect((error as GatewayError).message).toBe(message);
       expect(authorizer.calls).toEqual([]);
       expect(broker.acquired).toEqual([]);
+    });
+
+    it('leaves "*" (every account) to the authorizer, which allows it for superduper admins only', async () => {
+      authorizer.refusals.set('*', new InvalidAccountError('unauthorized wildcard account id'));
+      const refused = await rejectionOf(
+        service.subscribe(session, { token: TOKEN, accountId: '*', bindings: [CREATE] }),
+      );
+      expect((refused as GatewayError).message).toBe('unauthorized wildcard account id');
+      expect(broker.acquired).toEqual([]);
+
+      authorizer.refusals.delete('*');
+      expect(
+        await service.subscribe(session, { token: TOKEN, accountId: '*', bindings: [CREATE] }),
+      ).toEqual([CREATE]);
+      expect(authorizer.calls.map((call) => call.kind === 'authorize' && call.accountId)).toEqual([
+        '*',
+        '*',
+      ]);
+      expect(registry.of(session).map((s) => s.accountId)).toEqual(['*']);
     });
 
     it.each(['fax.status.*', 'calls.CHANNEL_CREATE.*', 'CALL.CHANNEL_CREATE.*', ''])(
@@ -317,19 +336,48 @@ describe('SubscriptionService', () => {
       expect(broker.released).toEqual([]);
     });
 
-    it('checks the account id and authorizes it before releasing anything', async () => {
+    it('checks the account id, and authorizes requests for what the session does not hold', async () => {
       const invalid = await rejectionOf(
+        service.unsubscribe(session, { token: TOKEN, accountId: 'nope', bindings: [CREATE] }),
+      );
+      expect((invalid as GatewayError).message).toBe('invalid account id');
+
+      authorizer.refusals.set('*', new InvalidAccountError('unauthorized wildcard account id'));
+      const wildcard = await rejectionOf(
         service.unsubscribe(session, { token: TOKEN, accountId: '*', bindings: [CREATE] }),
       );
-      expect((invalid as GatewayError).message).toBe('unauthorized wildcard account id');
+      expect((wildcard as GatewayError).message).toBe('unauthorized wildcard account id');
 
+      // The session holds CREATE on B but not DESTROY: the request is checked as a whole.
       authorizer.refusals.set(ACCOUNT_B, new AccountForbiddenError());
       const forbidden = await rejectionOf(
-        service.unsubscribe(session, { token: TOKEN, accountId: ACCOUNT_B, bindings: [CREATE] }),
+        service.unsubscribe(session, {
+          token: TOKEN,
+          accountId: ACCOUNT_B,
+          bindings: [CREATE, DESTROY],
+        }),
       );
       expect(forbidden).toBeInstanceOf(AccountForbiddenError);
       expect(broker.released).toEqual([]);
       expect(registry.subscriptionCount).toBe(3);
+    });
+
+    it('drops what the session holds without asking Crossbar, even while Crossbar is down', async () => {
+      authorizer.refusals.set(ACCOUNT_A, new AuthUnavailableError('crossbar unreachable'));
+      authorizer.refusals.set(ACCOUNT_B, new AuthUnavailableError('crossbar unreachable'));
+      expect(
+        await service.unsubscribe(session, {
+          token: TOKEN,
+          accountId: ACCOUNT_B,
+          bindings: [CREATE],
+        }),
+      ).toEqual({ unsubscribed: [CREATE], subscribed: [CREATE, DESTROY] });
+      expect(await service.unsubscribe(session, { token: TOKEN, accountId: ACCOUNT_A })).toEqual({
+        unsubscribed: [CREATE, DESTROY],
+        subscribed: [],
+      });
+      expect(authorizer.calls).toEqual([]);
+      expect(broker.counts.size).toBe(0);
     });
 
     it('releases exactly the keys of the bindings removed', async () => {
@@ -339,7 +387,7 @@ describe('SubscriptionService', () => {
         bindings: [CREATE],
       });
       expect(result).toEqual({ unsubscribed: [CREATE], subscribed: [DESTROY, CREATE] });
-      expect(authorizer.calls).toEqual([{ kind: 'authorize', token: TOKEN, accountId: ACCOUNT_A }]);
+      expect(authorizer.calls).toEqual([]);
       expect(broker.releasedKeys()).toEqual([`callevt::${CREATE}`]);
       expect(registry.of(session).map((s) => `${s.accountId}/${s.binding.binding}`)).toEqual([
         `${ACCOUNT_A}/${DESTROY}`,
@@ -386,13 +434,16 @@ describe('SubscriptionService', () => {
       expect(registry.of(session).map((s) => s.accountId)).toEqual([ACCOUNT_B]);
     });
 
-    it('without account and bindings authenticates and drops everything', async () => {
+    it('without account and bindings drops everything, asking Crossbar only when nothing is held', async () => {
       const result = await service.unsubscribe(session, { token: TOKEN, bindings: [] });
-      expect(authorizer.calls).toEqual([{ kind: 'authenticate', token: TOKEN }]);
+      expect(authorizer.calls).toEqual([]);
       expect(result).toEqual({ unsubscribed: [CREATE, DESTROY], subscribed: [] });
       expect(broker.releasedKeys()).toHaveLength(3);
       expect(broker.counts.size).toBe(0);
       expect(registry.sessionCount).toBe(0);
+
+      await service.unsubscribe(session, { token: TOKEN });
+      expect(authorizer.calls).toEqual([{ kind: 'authenticate', token: TOKEN }]);
     });
   });
 

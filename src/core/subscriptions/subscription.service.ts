@@ -4,7 +4,7 @@ import { FamilyRegistry } from '../families/family.registry';
 import type { Session, Subscription } from '../session';
 import { Clock } from '../clock';
 import { isAccountId } from '../kazoo/account-databases';
-import type { BindingContext, BrokerKey } from '../families/event-family';
+import { ALL_ACCOUNTS, type BindingContext, type BrokerKey } from '../families/event-family';
 import {
   ACCOUNT_AUTHORIZER,
   ACCOUNT_DIRECTORY,
@@ -116,6 +116,12 @@ export class SubscriptionService {
     return this.bindingsOf(session);
   }
 
+  /**
+   * Releases what the session holds. A binding the session holds was authorized when it was
+   * subscribed, so dropping it needs no Crossbar round trip (and works while Crossbar is down);
+   * only a request naming something the session does not hold is checked, so that a token
+   * learns nothing about accounts outside its scope.
+   */
   private async doUnsubscribe(
     session: Session,
     command: UnsubscribeCommand,
@@ -125,13 +131,16 @@ export class SubscriptionService {
     let removed: Subscription[];
     if (command.accountId === undefined) {
       if (bindings.length > 0) throw new BadRequestError('missing required keys : account_id');
-      await this.authorizer.authenticate(token);
+      if (this.registry.of(session).length === 0) await this.authorizer.authenticate(token);
       removed = this.registry.removeAll(session);
     } else {
       const accountId = checkAccountId(command.accountId);
-      // Unsubscribing only ever releases what this session holds, yet the account is still
-      // checked so a token learns nothing about accounts outside its scope.
-      await this.authorizer.authorize(token, accountId);
+      const held = this.registry.of(session).filter((s) => s.accountId === accountId);
+      const holdsAll =
+        bindings.length === 0
+          ? held.length > 0
+          : bindings.every((binding) => held.some((s) => s.binding.binding === binding));
+      if (!holdsAll) await this.authorizer.authorize(token, accountId);
       removed =
         bindings.length === 0
           ? this.registry.removeAll(session, accountId)
@@ -215,9 +224,11 @@ function requireToken(token: string | undefined): string {
   return token;
 }
 
+/** A Kazoo account id, or `*` (every account), which only a superduper admin is authorized for. */
 function checkAccountId(accountId: string): string {
-  if (accountId === '*') throw new InvalidAccountError('unauthorized wildcard account id');
-  if (!isAccountId(accountId)) throw new InvalidAccountError('invalid account id');
+  if (accountId !== ALL_ACCOUNTS && !isAccountId(accountId)) {
+    throw new InvalidAccountError('invalid account id');
+  }
   return accountId;
 }
 

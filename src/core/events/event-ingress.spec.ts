@@ -1,0 +1,252 @@
+import { readFixture } from '../../../test/support/kazoo-events';
+import { CallFamily } from '../../features/call/call.family';
+import { ConferenceFamily } from '../../features/conference/conference.family';
+import { FaxFamily } from '../../features/fax/fax.family';
+import { ObjectFamily } from '../../features/object/object.family';
+import type {
+  BindingContext,
+  Delivery,
+  EventFamily,
+  ExchangeReader,
+  FamilyBinding,
+  KazooMessage,
+} from '../families/event-family';
+import type { EventMatch, OutboundEvent, Session, SessionGroup } from '../session';
+import { SubscriptionRegistry } from '../subscriptions/subscription.registry';
+import { EventIngress, MalformedEventError, UnreadableMessage } from './event-ingress';
+import { EventStats } from './event-stats';
+
+const ACCOUNT = '4b8c6fec4b2597882c0390202d195419';
+const OTHER = 'fedcba9876543210fedcba9876543210';
+const MODB = 'account%2F4b%2F8c%2F6fec4b2597882c0390202d195419-202611';
+
+interface AmqpFixture {
+  readonly exchange: string;
+  readonly routing_key: string;
+  readonly body: KazooMessage;
+}
+
+/** A Kazoo call event as published on `callevt`, from the 3.22 capture (fixture 01). */
+function callDelivery(name: 'CHANNEL_CREATE' | 'CHANNEL_ANSWER', accountId = ACCOUNT) {
+  const { args } = readFixture<{ args: KazooMessage }>(`call/01-socketio-3.22-${name}.json`);
+  const body = {
+    ...args,
+    'Custom-Channel-Vars': { ...(args['Custom-Channel-Vars'] as object), 'Account-ID': accountId },
+  };
+  return {
+    body,
+    delivery: { exchange: 'callevt', routingKey: `call.${name}.${String(args['Call-ID'])}` },
+  };
+}
+
+/** Kazoo 4.3's conference add-member event (fixture 05). */
+function conferenceDelivery(msgId: string) {
+  const fixture = readFixture<AmqpFixture>(
+    'conference/05-amqp-conference-event-4.3-add-member.json',
+  );
+  return {
+    body: { ...fixture.body, 'Msg-ID': msgId },
+    delivery: { exchange: fixture.exchange, routingKey: fixture.routing_key },
+  };
+}
+
+/** A fax document created in the account's November MODB (shape of fixture 11). */
+function faxDocumentDelivery(id: string) {
+  const fixture = readFixture<AmqpFixture>('object/11-amqp-configuration-doc_created-user.json');
+  return {
+    body: { ...fixture.body, ID: id, Type: 'fax', Database: MODB },
+    delivery: { exchange: 'configuration', routingKey: `doc_created.${MODB}.fax.${id}` },
+  };
+}
+
+class RecordingSession implements Session {
+  readonly received: (readonly EventMatch[])[] = [];
+  constructor(
+    readonly id: string,
+    readonly group?: SessionGroup,
+  ) {}
+  send(matches: readonly EventMatch[]): void {
+    this.received.push(matches);
+  }
+  /** What each delivery looked like: `<family>:<binding>` per match. */
+  get seen(): string[][] {
+    return this.received.map((matches) =>
+      matches.map((m) => `${m.event.family}:${m.subscription.binding.binding}`),
+    );
+  }
+}
+
+class RecordingGroup implements SessionGroup {
+  readonly sent: { sessions: string[]; event: OutboundEvent }[] = [];
+  sendToAll(sessions: readonly Session[], event: OutboundEvent): void {
+    this.sent.push({ sessions: sessions.map((s) => s.id), event });
+  }
+}
+
+const context = (accountId: string): BindingContext => ({
+  accountId,
+  now: new Date('2026-11-15T12:00:00Z'),
+  realm: () => Promise.reject(new Error('not needed')),
+});
+
+describe('EventIngress', () => {
+  const families: Record<string, EventFamily> = {
+    call: new CallFamily(),
+    conference: new ConferenceFamily(),
+    fax: new FaxFamily(),
+    object: new ObjectFamily(),
+  };
+  const call = families.call as CallFamily;
+  const fax = families.fax as FaxFamily;
+  const object = families.object as ObjectFamily;
+  const readers: Record<string, ExchangeReader[]> = {
+    callevt: [{ family: 'call', describe: (m, d) => call.describe(m, d) }],
+    conference: [
+      {
+        family: 'conference',
+        describe: (m, d) => (families.conference as ConferenceFamily).describe(m, d),
+      },
+    ],
+    // The node reads `configuration` once, for both families that want it.
+    configuration: [
+      { family: 'fax', describe: (m, d) => fax.describeDocument(m, d) },
+      { family: 'object', describe: (m, d) => object.describe(m, d) },
+    ],
+  };
+
+  let registry: SubscriptionRegistry;
+  let stats: EventStats;
+  let ingress: EventIngress;
+
+  beforeEach(() => {
+    registry = new SubscriptionRegistry();
+    stats = new EventStats();
+    ingress = new EventIngress(registry, stats);
+  });
+
+  async function subscribe(session: Session, accountId: string, binding: string): Promise<void> {
+    const family = families[binding.split('.')[0]];
+    const parsed: FamilyBinding = family.parseBinding(binding);
+    const keys = await family.brokerKeys(parsed, context(accountId));
+    registry.add(session, accountId, binding.split('.')[0], parsed, keys);
+  }
+
+  function ingest(message: { body: KazooMessage; delivery: Delivery }): void {
+    ingress.ingest(readers[message.delivery.exchange], message.body, message.delivery);
+  }
+
+  it("delivers distinct events that share a Msg-ID (ecallmgr's is a switch timestamp)", async () => {
+    const session = new RecordingSession('s');
+    await subscribe(session, ACCOUNT, 'call.*.*');
+    await subscribe(session, ACCOUNT, 'conference.event.*');
+    const answer = callDelivery('CHANNEL_ANSWER');
+    // The captured conference event of the same instant carries the call event's Msg-ID.
+    const conference = conferenceDelivery(String(answer.body['Msg-ID']));
+    ingest(answer);
+    ingest(conference);
+    // Two legs of one instant: same Msg-ID, other call.
+    ingest({
+      body: { ...answer.body, 'Call-ID': 'second-leg' },
+      delivery: { exchange: 'callevt', routingKey: 'call.CHANNEL_ANSWER.second-leg' },
+    });
+    expect(session.received.map(([m]) => [m.event.name, m.event.payload['Call-ID']])).toEqual([
+      ['CHANNEL_ANSWER', 'at6dmu4ffk97vnlp6qfq'],
+      ['event', '934800819'],
+      ['CHANNEL_ANSWER', 'second-leg'],
+    ]);
+    expect(stats.snapshot()).toMatchObject({ received: 3, delivered: 3 });
+  });
+
+  it('hands a session every subscription a delivery matched, in subscription order, in one call', async () => {
+    const session = new RecordingSession('s');
+    await subscribe(session, ACCOUNT, 'call.CHANNEL_ANSWER.*');
+    await subscribe(session, ACCOUNT, 'call.CHANNEL_CREATE.*');
+    await subscribe(session, ACCOUNT, 'call.*.*');
+    ingest(callDelivery('CHANNEL_CREATE'));
+    expect(session.seen).toEqual([['call:call.CHANNEL_CREATE.*', 'call:call.*.*']]);
+  });
+
+  it('merges the families reading one exchange, in subscription order, each with its own reading', async () => {
+    const session = new RecordingSession('s');
+    await subscribe(session, ACCOUNT, 'object.*.fax');
+    await subscribe(session, ACCOUNT, 'fax.object.*');
+    await subscribe(session, ACCOUNT, 'object.doc_created.*');
+    for (let i = 0; i < 100; i++) ingest(faxDocumentDelivery(`fax-${i}`));
+    // Every document once per session, past any window a de-duplication could have kept.
+    expect(session.received).toHaveLength(100);
+    expect(session.seen[99]).toEqual([
+      'object:object.*.fax',
+      'fax:fax.object.*',
+      'object:object.doc_created.*',
+    ]);
+    const [first, second] = session.received[0];
+    expect([first.event.legacyName, second.event.legacyName]).toEqual([
+      'doc_created_fax',
+      'doc_created_fax',
+    ]);
+    expect(first.event).not.toBe(second.event);
+    expect(stats.snapshot()).toMatchObject({ received: 100, delivered: 100 });
+  });
+
+  it("never gives a session another account's event", async () => {
+    const mine = new RecordingSession('mine');
+    const theirs = new RecordingSession('theirs');
+    await subscribe(mine, ACCOUNT, 'call.*.*');
+    await subscribe(theirs, OTHER, 'call.*.*');
+    ingest(callDelivery('CHANNEL_CREATE', ACCOUNT));
+    ingest(callDelivery('CHANNEL_CREATE', OTHER));
+    expect(mine.received.map(([m]) => m.event.accountId)).toEqual([ACCOUNT]);
+    expect(theirs.received.map(([m]) => m.event.accountId)).toEqual([OTHER]);
+  });
+
+  it("gives a superduper admin's `*` subscriptions every account's events, merged in order", async () => {
+    const admin = new RecordingSession('admin');
+    await subscribe(admin, '*', 'call.*.*');
+    await subscribe(admin, OTHER, 'call.CHANNEL_CREATE.*');
+    ingest(callDelivery('CHANNEL_CREATE', ACCOUNT));
+    ingest(callDelivery('CHANNEL_CREATE', OTHER));
+    expect(admin.received.map((matches) => matches.map((m) => m.subscription.accountId))).toEqual([
+      ['*'],
+      ['*', OTHER],
+    ]);
+    expect(admin.received[1][0].event.accountId).toBe(OTHER);
+  });
+
+  it('counts a delivery no family could give an account, and sends it to no one', async () => {
+    const session = new RecordingSession('s');
+    await subscribe(session, ACCOUNT, 'call.*.*');
+    const { body, delivery } = callDelivery('CHANNEL_CREATE');
+    ingest({ body: { ...body, 'Custom-Channel-Vars': {} }, delivery });
+    expect(session.received).toEqual([]);
+    expect(stats.snapshot()).toMatchObject({ received: 1, dropped_without_account: 1 });
+  });
+
+  it('refuses what is not a Kazoo message', () => {
+    const [reader] = readers.callevt;
+    const delivery = { exchange: 'callevt', routingKey: 'call.CHANNEL_CREATE.x' };
+    expect(() => ingress.ingest([reader], [1, 2], delivery)).toThrow(MalformedEventError);
+    expect(() => ingress.ingest([reader], new UnreadableMessage('bad gzip'), delivery)).toThrow(
+      'callevt::call.CHANNEL_CREATE.x: bad gzip',
+    );
+    expect(stats.snapshot()).toMatchObject({ received: 2, malformed: 2 });
+  });
+
+  it('broadcasts once per group and event, and keeps going past a session that throws', async () => {
+    const group = new RecordingGroup();
+    const a = new RecordingSession('a', group);
+    const b = new RecordingSession('b', group);
+    const broken: Session = {
+      id: 'broken',
+      send: () => {
+        throw new Error('socket gone');
+      },
+    };
+    const plain = new RecordingSession('plain');
+    for (const session of [a, broken, b, plain]) await subscribe(session, ACCOUNT, 'call.*.*');
+    ingest(callDelivery('CHANNEL_CREATE'));
+    expect(group.sent.map((s) => s.sessions)).toEqual([['a', 'b']]);
+    expect(group.sent[0].event.legacyName).toBe('CHANNEL_CREATE');
+    expect(plain.received).toHaveLength(1);
+    expect(stats.snapshot()).toMatchObject({ delivered: 3 });
+  });
+});
