@@ -29,7 +29,7 @@ interface AmqpFixture {
 /** A Kazoo call event as published on `callevt`, from the 3.22 capture (fixture 01). */
 function callDelivery(name: 'CHANNEL_CREATE' | 'CHANNEL_ANSWER', accountId = ACCOUNT) {
   const { args } = readFixture<{ args: KazooMessage }>(`call/01-socketio-3.22-${name}.json`);
-  const body = {
+  const body: KazooMessage = {
     ...args,
     'Custom-Channel-Vars': { ...(args['Custom-Channel-Vars'] as object), 'Account-ID': accountId },
   };
