@@ -97,12 +97,18 @@ describe('what Kazoo publishes, good and bad', () => {
     delete (orphan.body['Custom-Channel-Vars'] as Record<string, unknown>)['Account-ID'];
     orphan.body['Event-Name'] = 'CHANNEL_HOLD';
     await publisher.publish(CALLEVT, 'call.CHANNEL_HOLD.orphan', orphan.body);
-    const marker = callEvent('CHANNEL_ANSWER', other, 'orphan-marker');
-    await publisher.publish(CALLEVT, marker.routingKey, marker.body);
-    await bystander.waitFor(
-      'CHANNEL_ANSWER',
-      (p) => (p as Record<string, unknown>)['Call-ID'] === 'orphan-marker',
-    );
+    // Each client waits for a marker of its own account, published after the orphan.
+    for (const [socket, accountId] of [
+      [client, account],
+      [bystander, other],
+    ] as const) {
+      const marker = callEvent('CHANNEL_ANSWER', accountId, `orphan-marker-${accountId}`);
+      await publisher.publish(CALLEVT, marker.routingKey, marker.body);
+      await socket.waitFor(
+        'CHANNEL_ANSWER',
+        (p) => (p as Record<string, unknown>)['Call-ID'] === `orphan-marker-${accountId}`,
+      );
+    }
 
     expect((await counters()).dropped_without_account - before.dropped_without_account).toBe(1);
     expect(client.named('CHANNEL_HOLD')).toEqual([]);

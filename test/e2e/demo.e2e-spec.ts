@@ -189,6 +189,14 @@ describe('npm run demo', () => {
       45_000,
     );
     await waitUntil('a call of the other account on RabbitMQ', () => otherAccountSeen || undefined);
+    // The client's own next call event, taken after the other account's went by, proves the
+    // gateway had dispatched that one too.
+    const seenSoFar = client.events.length;
+    await waitUntil(
+      'another call event of the demo account',
+      () => (sessionClient.events.length > seenSoFar ? true : undefined),
+      45_000,
+    );
 
     const received = client.events.filter((e) => CALL_EVENT_NAMES.has(e.name));
     for (const event of received) {
