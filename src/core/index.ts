@@ -16,7 +16,7 @@ export type {
   KazooMessage,
 } from './families/event-family';
 export { EventFamilyProvider } from './families/event-family.decorator';
-export { wordAndId } from './families/binding-parts';
+export { accountWord, bindingId, wordAndId, type WordAndIdGrammar } from './families/binding-parts';
 export { isKazooMessage } from './events/event-ingress';
 export { encodeRoutingWord, normalizeClientId } from './topics/routing-key-encoding';
 export { topicMatches } from './topics/topic-matcher';

@@ -126,6 +126,23 @@ describe.each<ClientVersion>(['v4', 'v2'])('call events to socket.io %s clients'
     ).toEqual(['abc@10.0.0.1']);
   });
 
+  it("refuses bindings outside bh_call's grammar, which used to succeed and deliver nothing", async () => {
+    const client = await connect();
+    const cases: ReadonlyArray<readonly [string, string]> = [
+      ['call.X.*.*', 'invalid format for call subscription : X, *, *'],
+      ['call.CHANNEL_CREATE.*.*', 'invalid format for call subscription : CHANNEL_CREATE, *, *'],
+      ['call.*.abc.*', 'invalid format for call subscription : *, abc, *'],
+      ['call.CHANNEL_CREATE.ab*c', 'invalid format for call subscription : CHANNEL_CREATE, ab*c'],
+      ['call.FOO.*', 'event FOO not supported'],
+    ];
+    for (const [binding, message] of cases) {
+      expect(await subscribe(client, tokenA, accountA, binding)).toEqual({
+        status: 'error',
+        data: { errors: [message], code: 'invalid_binding', temporary: false },
+      });
+    }
+  });
+
   it('stops delivery after unsubscribe', async () => {
     const client = await connect();
     await subscribe(client, tokenA, accountA, 'call.CHANNEL_CREATE.*');

@@ -6,6 +6,7 @@ import { conferenceEvent } from '../support/conference-events';
 import { readFixture } from '../support/kazoo-events';
 import { Stack } from '../support/stack';
 import { waitUntil } from '../support/wait';
+import type { KazooFrame } from '../support/ws-client';
 
 type Json = Record<string, unknown>;
 
@@ -228,6 +229,15 @@ describe.each<ClientVersion>(['v4', 'v2'])(
       ['conference.event', 'invalid format for conference subscription : event'],
       ['conference.event.#', 'invalid format for conference subscription : event, #'],
       ['conference.event.room*', 'invalid format for conference subscription : event, room*'],
+      [
+        'conference.event.*.room-1.*',
+        'invalid format for conference subscription : event, *, room-1, *',
+      ],
+      [
+        'conference.event.room-1.abc.*',
+        'invalid format for conference subscription : event, room-1, abc, *',
+      ],
+      ['conference.event.room-1.*.kick-member', 'Unsupported conference event kick-member'],
     ])('refuses %s with %j', async (binding, message) => {
       const client = await connect();
       expect(await client.subscribe(a.token, a.accountId, binding)).toEqual({
@@ -300,3 +310,140 @@ describe.each<ClientVersion>(['v4', 'v2'])(
     });
   },
 );
+
+describe("monster-ui 4.3's conference viewer on Kazoo 4.x's plain WebSocket", () => {
+  let stack: Stack;
+  let a: { accountId: string; token: string };
+  let b: { accountId: string; token: string };
+
+  /** Kazoo 4.3's per-event bindings the viewer holds, on the fixtures' conference. */
+  const everyEvent = `conference.event.${FIXTURE_CONFERENCE}.*.*`;
+  const addMember = `conference.event.${FIXTURE_CONFERENCE}.*.add-member`;
+
+  const publish = (event: { routingKey: string; body: Json }) =>
+    stack.publisher.publish(CONFERENCE, event.routingKey, event.body);
+  /** Fixture 06's `data`, as Kazoo 4.3 sent it for fixture 05, re-addressed to `accountId`. */
+  const expectedData = (accountId: string): Json => {
+    const { data } = readFixture<{ data: Json }>(
+      'conference/06-ws-4.3-event-conference-add-member.json',
+    );
+    return {
+      ...data,
+      account_id: accountId,
+      custom_channel_vars: { ...(data.custom_channel_vars as Json), account_id: accountId },
+    };
+  };
+  const summary = (frames: KazooFrame[]): string[] =>
+    frames
+      .map((f) => `${String(f.subscribed_key)} ${String(f.data?.event)} ${String(f.data?.call_id)}`)
+      .sort();
+
+  beforeAll(async () => {
+    stack = await Stack.start({ features: FEATURES });
+    a = stack.account();
+    b = stack.account();
+  });
+  afterEach(() => stack.closeClients());
+  afterAll(() => stack.close());
+
+  it("delivers Kazoo 4.3's add-member once per matching binding, and nothing to another account watching the same conference", async () => {
+    const viewer = await stack.connectWs();
+    const foreign = await stack.connectWs();
+    expect(await viewer.subscribe(a.token, a.accountId, everyEvent)).toMatchObject({
+      action: 'reply',
+      status: 'success',
+      data: { subscribed: [everyEvent] },
+    });
+    expect(await viewer.subscribe(a.token, a.accountId, addMember)).toMatchObject({
+      status: 'success',
+      data: { subscribed: [everyEvent, addMember] },
+    });
+    for (const binding of [everyEvent, addMember]) {
+      expect((await foreign.subscribe(b.token, b.accountId, binding)).status).toBe('success');
+    }
+    // Each account's per-event key names its account; `.*.*` shares master's key.
+    const bound = stack.gateway.binder
+      .boundKeys()
+      .map((key) => `${key.exchange}:${key.routingKey}`)
+      .sort();
+    expect(bound).toEqual(
+      [a.accountId, b.accountId]
+        .flatMap((account) => [
+          `conference:conference.event.*.${account}.${FIXTURE_CONFERENCE}.*`,
+          `conference:conference.event.add-member.${account}.${FIXTURE_CONFERENCE}.*`,
+        ])
+        .sort(),
+    );
+
+    // Fixture 05 as Kazoo published it, re-addressed to A, Msg-ID included. Kazoo repeats
+    // Msg-IDs (fixture 05 shares its own with a call fixture), so every event below carries it.
+    const fixture = readFixture<{ routing_key: string; body: Json }>(
+      'conference/05-amqp-conference-event-4.3-add-member.json',
+    );
+    const msgId = fixture.body['Msg-ID'] as string;
+    const added = conferenceEvent(a.accountId, { msgId });
+    expect(added.routingKey).toBe(fixture.routing_key.replace(FIXTURE_ACCOUNT, a.accountId));
+    const removed = conferenceEvent(a.accountId, { event: 'del-member', msgId });
+    // The same conference id in B's account, last: B's own marker.
+    const marker = conferenceEvent(b.accountId, { callId: 'b-marker', msgId });
+    await publish(added);
+    await publish(removed);
+    await publish(marker);
+
+    await viewer.waitForEvent((f) => f.data?.event === 'del-member');
+    expect(summary(viewer.events)).toEqual([
+      `${everyEvent} add-member 934800819`,
+      `${everyEvent} del-member 934800819`,
+      `${addMember} add-member 934800819`,
+    ]);
+    const perEvent = viewer.events.find((f) => f.subscribed_key === addMember);
+    expect(perEvent).toEqual({
+      action: 'event',
+      subscribed_key: addMember,
+      // Kazoo 4.3's ?ACCOUNT_BINDING(AccountId, ConferenceId, CallId, Event).
+      subscription_key: `conference.event.add-member.${a.accountId}.${FIXTURE_CONFERENCE}.*`,
+      name: 'event',
+      routing_key: added.routingKey,
+      data: expectedData(a.accountId),
+    });
+    const wildcard = viewer.events.find(
+      (f) => f.subscribed_key === everyEvent && f.data?.event === 'add-member',
+    );
+    expect(wildcard?.subscription_key).toBe(
+      `conference.event.*.${a.accountId}.${FIXTURE_CONFERENCE}.*`,
+    );
+    expect(wildcard?.data).toEqual(expectedData(a.accountId));
+
+    // One queue, ordered delivery: once B's own marker is in, A's events were dispatched.
+    await foreign.waitForEvent((f) => f.subscribed_key === everyEvent);
+    await foreign.waitForEvent((f) => f.subscribed_key === addMember);
+    expect(summary(foreign.events)).toEqual([
+      `${everyEvent} add-member b-marker`,
+      `${addMember} add-member b-marker`,
+    ]);
+    expect(new Set(foreign.events.map((f) => f.data?.account_id))).toEqual(new Set([b.accountId]));
+  });
+
+  it.each([
+    // Newer monster-ui's binding, which Kazoo 4.3 refuses as well.
+    [
+      `conference.event.*.${FIXTURE_CONFERENCE}.*`,
+      `invalid format for conference subscription : event, *, ${FIXTURE_CONFERENCE}, *`,
+    ],
+    [
+      `conference.event.${FIXTURE_CONFERENCE}.*.kick-member`,
+      'Unsupported conference event kick-member',
+    ],
+  ])('answers %s with an error reply and subscribes nothing', async (binding, message) => {
+    const viewer = await stack.connectWs();
+    expect(await viewer.subscribe(a.token, a.accountId, binding)).toMatchObject({
+      action: 'reply',
+      status: 'error',
+      data: { errors: [message], code: 'invalid_binding' },
+    });
+    expect(await viewer.subscribe(a.token, a.accountId, addMember)).toMatchObject({
+      status: 'success',
+      data: { subscribed: [addMember] },
+    });
+  });
+});

@@ -97,6 +97,21 @@ describe.each<ClientVersion>(['v4', 'v2'])('fax events to socket.io %s clients',
       ]);
     });
 
+    it("refuses bindings outside bh_fax's grammar, which used to succeed and deliver nothing", async () => {
+      const client = await connect();
+      const cases: ReadonlyArray<readonly [string, string]> = [
+        ['fax.status.x.*', 'invalid format for fax subscription : status, x, *'],
+        ['fax.status.ab*c', 'invalid format for fax subscription : status, ab*c'],
+        ['fax.object.*.*', 'invalid format for fax subscription : object, *, *'],
+      ];
+      for (const [binding, message] of cases) {
+        expect(await client.subscribe(a.token, a.accountId, binding)).toEqual({
+          status: 'error',
+          data: { errors: [message], code: 'invalid_binding', temporary: false },
+        });
+      }
+    });
+
     it("never delivers another account's fax status, over many events", async () => {
       const own = await connect();
       const other = await connect();

@@ -178,10 +178,16 @@ describe.each<ClientVersion>(['v4', 'v2'])(
     it('refuses unknown actions and types with Kazoo texts', async () => {
       const client = await connect();
       const cases: [string, string][] = [
-        ['object.doc_moved.user', 'event doc_moved.* not supported'],
-        ['object.doc_created.spaceship', 'event *.spaceship not supported'],
+        // bh_object:validate/2 names both words when neither is `*`.
+        ['object.doc_moved.user', 'event doc_moved.user not supported'],
+        ['object.doc_created.spaceship', 'event doc_created.spaceship not supported'],
         ['object.doc_moved.spaceship', 'event doc_moved.spaceship not supported'],
+        ['object.doc_moved.*', 'event doc_moved.* not supported'],
+        ['object.*.spaceship', 'event *.spaceship not supported'],
         ['object.doc_created', 'invalid format for object subscription : doc_created'],
+        // A wildcard is a whole word where the grammar has one, or nothing.
+        ['object.*.user.*', 'invalid format for object subscription : *, user, *'],
+        ['doc_created.*.user.ab*c', 'invalid format for object subscription : *, user, ab*c'],
       ];
       for (const [binding, message] of cases) {
         expect(await client.subscribe(a.token, a.accountId, binding)).toEqual({

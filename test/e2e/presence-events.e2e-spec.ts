@@ -186,6 +186,9 @@ describe.each<ClientVersion>(['v4', 'v2'])('presence events to socket.io %s clie
       ['presence.dialog_update.*', 'event dialog_update not supported'],
       ['presence.dialog', 'invalid format for presence subscription : dialog'],
       ['presence.#', 'invalid format for presence subscription : #'],
+      ['presence.dialog.*.*', 'invalid format for presence subscription : dialog, *, *'],
+      ['presence.dialog.abc.*', 'invalid format for presence subscription : dialog, abc, *'],
+      ['presence.foo.*.*', 'event foo not supported'],
     ];
     for (const [binding, message] of cases) {
       expect(await client.subscribe(a.token, a.accountId, binding)).toEqual({

@@ -13,6 +13,11 @@ export interface ConferenceEventOptions {
   readonly callId?: string | null;
   /** `false` takes the account out of the body, so only the routing key names it. */
   readonly accountInBody?: boolean;
+  /**
+   * The `Msg-ID`; random by default. Kazoo's are not unique (fixture 05 shares its own with a
+   * call fixture), so a test may repeat one on purpose.
+   */
+  readonly msgId?: string;
 }
 
 /**
@@ -22,14 +27,14 @@ export interface ConferenceEventOptions {
  */
 export function conferenceEvent(
   accountId: string,
-  { event, conferenceId, callId, accountInBody = true }: ConferenceEventOptions = {},
+  { event, conferenceId, callId, accountInBody = true, msgId }: ConferenceEventOptions = {},
 ): { routingKey: string; body: Json } {
   const fixture = readFixture<{ body: Json }>(
     'conference/05-amqp-conference-event-4.3-add-member.json',
   );
   const body: Json = {
     ...fixture.body,
-    'Msg-ID': randomBytes(16).toString('hex'),
+    'Msg-ID': msgId ?? randomBytes(16).toString('hex'),
     'Account-ID': accountId,
     'Custom-Channel-Vars': {
       ...(fixture.body['Custom-Channel-Vars'] as Json),

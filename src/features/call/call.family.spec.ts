@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { InvalidBindingError, type KazooMessage } from '../../core';
+import { ALL_ACCOUNTS, InvalidBindingError, type KazooMessage } from '../../core';
 import { CALL_EVENTS, CALL_EXCHANGE, CallFamily } from './call.family';
 
 interface AmqpFixture {
@@ -43,7 +43,13 @@ describe('CallFamily', () => {
         'call.CHANNEL_ANSWER.abc%4010%2E0%2E0%2E1',
         ['call.CHANNEL_ANSWER.*'],
       ],
+      [
+        'call.CHANNEL_DESTROY.abc@10.1.0.5',
+        'call.CHANNEL_DESTROY.abc%4010%2E1%2E0%2E5',
+        ['call.CHANNEL_DESTROY.*'],
+      ],
       ['call.*.xyz', 'call.*.xyz', CALL_EVENTS.map((e) => `call.${e}.*`)],
+      ['call.*.a.b', 'call.*.a%2Eb', CALL_EVENTS.map((e) => `call.${e}.*`)],
       ['call.*.*', 'call.*.*', CALL_EVENTS.map((e) => `call.${e}.*`)],
     ];
 
@@ -93,6 +99,21 @@ describe('CallFamily', () => {
       ['call.#', 'invalid format for call subscription : #'],
       ['call.CHANNEL_CREATE.#', 'invalid format for call subscription : CHANNEL_CREATE, #'],
       ['call.*.#', 'invalid format for call subscription : *, #'],
+      ['call.#.x', 'invalid format for call subscription : #, x'],
+      // Kazoo judges the shape before the event, and a wildcard is a whole id or nothing.
+      ['call.X.*.*', 'invalid format for call subscription : X, *, *'],
+      ['call.CHANNEL_CREATE.*.*', 'invalid format for call subscription : CHANNEL_CREATE, *, *'],
+      ['call.*.*.*', 'invalid format for call subscription : *, *, *'],
+      ['call.*.abc.*', 'invalid format for call subscription : *, abc, *'],
+      ['call.*.*.abc', 'invalid format for call subscription : *, *, abc'],
+      ['call.CHANNEL_CREATE.ab*c', 'invalid format for call subscription : CHANNEL_CREATE, ab*c'],
+      ['call.CHANNEL_CREATE.abc*', 'invalid format for call subscription : CHANNEL_CREATE, abc*'],
+      [
+        'call.CHANNEL_CREATE.abc@10.1.0.*',
+        'invalid format for call subscription : CHANNEL_CREATE, abc@10, 1, 0, *',
+      ],
+      ['call.CHANNEL_*.*', 'event CHANNEL_* not supported'],
+      ['call.FOO.abc@10.1.0.5', 'event FOO not supported'],
     ];
 
     it.each(cases)('%s -> %j', (binding, message) => {
@@ -129,6 +150,26 @@ describe('CallFamily', () => {
       expect(family.subscriptionKey(family.parseBinding('call.*.abc@1.2'), context)).toBe(
         'call.4b8c6fec4b2597882c0390202d195419.*.abc%401%2E2',
       );
+    });
+
+    it('gives a superduper admin every account in the subscription key, and the same broker keys', () => {
+      const context = {
+        accountId: ALL_ACCOUNTS,
+        now: new Date(),
+        realm: () => Promise.reject(new Error('not needed')),
+      };
+      const parsed = family.parseBinding('call.CHANNEL_CREATE.*');
+      expect(family.subscriptionKey(parsed, context)).toBe('call.*.CHANNEL_CREATE.*');
+      expect(family.brokerKeys(parsed)).toEqual([
+        { exchange: CALL_EXCHANGE, routingKey: 'call.CHANNEL_CREATE.*' },
+      ]);
+    });
+
+    it('never puts anything but an account id or ALL_ACCOUNTS into the subscription key', () => {
+      const context = { accountId: '#', now: new Date(), realm: () => Promise.resolve('') };
+      expect(() =>
+        family.subscriptionKey(family.parseBinding('call.CHANNEL_CREATE.*'), context),
+      ).toThrow('invalid account id');
     });
 
     it('leaves the message untouched', () => {

@@ -4,8 +4,8 @@ import {
   wordAndId,
   textField,
   channelVarsAccountId,
+  accountWord,
   EventFamilyProvider,
-  InvalidBindingError,
   type BindingContext,
   type BrokerKey,
   type Delivery,
@@ -51,23 +51,30 @@ interface CallBinding extends FamilyBinding {
 export class CallFamily implements EventFamily<CallBinding> {
   readonly availableBindings = CALL_EVENTS.map((event) => `call.${event}.{CALL_ID}`);
 
+  /**
+   * `call.<EVENT|*>.<CALL_ID|*>`, nothing else: `call.X.*.*` or `call.*.abc.*` would bind keys
+   * and then match no event Kazoo publishes. Kazoo judges the shape before the event.
+   */
   parseBinding(binding: string): CallBinding {
-    const { word: event, id: callId } = wordAndId('call', binding);
-    if (event !== '*' && !isCallEvent(event)) {
-      throw new InvalidBindingError(`event ${event} not supported`);
-    }
+    const { word: event, id: callId } = wordAndId('call', binding, {
+      words: CALL_EVENTS,
+      anyWord: true,
+    });
     return { binding, pattern: `call.${event}.${callId}`, event, callId };
   }
 
-  /** `call.<EVENT>.*` for every event: one binding serves every account and call. */
+  /**
+   * `call.<EVENT>.*` for every event: one binding serves every account and call, a superduper
+   * admin's `ALL_ACCOUNTS` included; accounts are told apart by the core.
+   */
   brokerKeys(binding: CallBinding): BrokerKey[] {
     const events = binding.event === '*' ? CALL_EVENTS : [binding.event];
     return events.map((name) => ({ exchange: CALL_EXCHANGE, routingKey: `call.${name}.*` }));
   }
 
-  /** Kazoo 4.x's account-scoped key: `call.<ACCOUNT>.<EVENT>.<CALL_ID>`. */
+  /** Kazoo 4.x's account-scoped key: `call.<ACCOUNT|*>.<EVENT>.<CALL_ID>`. */
   subscriptionKey(binding: CallBinding, context: BindingContext): string {
-    return `call.${context.accountId}.${binding.event}.${binding.callId}`;
+    return `call.${accountWord(context.accountId)}.${binding.event}.${binding.callId}`;
   }
 
   @ExchangeSubscription(CALL_EXCHANGE)

@@ -1,12 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  ALL_ACCOUNTS,
   InvalidBindingError,
   topicMatches,
   type BindingContext,
   type KazooMessage,
 } from '../../core';
 import {
+  CONFERENCE_EVENTS,
   CONFERENCE_EXCHANGE,
   ConferenceFamily,
   LEGACY_CONFERENCE_EVENT_NAME,
@@ -60,10 +62,28 @@ const kazooKey = (event: string, account: string, conf: string, encodedCall: str
 describe('ConferenceFamily', () => {
   const family = newFamily();
 
-  it('lists the two binding templates', () => {
+  it("lists master's two binding templates and 4.3's per-event one", () => {
     expect(family.availableBindings).toEqual([
       'conference.event.{CONFERENCE_ID}',
       'conference.event.{CONFERENCE_ID}.{CALL_ID}',
+      'conference.event.{CONFERENCE_ID}.*.{EVENT}',
+    ]);
+  });
+
+  it("knows Kazoo 4.3's conference events (kapi_conference:events/0)", () => {
+    expect(CONFERENCE_EVENTS).toEqual([
+      'conference-create',
+      'conference-destroy',
+      'lock',
+      'unlock',
+      'add-member',
+      'del-member',
+      'stop-talking',
+      'start-talking',
+      'mute-member',
+      'unmute-member',
+      'deaf-member',
+      'undeaf-member',
     ]);
   });
 
@@ -90,6 +110,17 @@ describe('ConferenceFamily', () => {
       ['conference.event.sales@corp', 'conference.event.*.*.sales@corp.*', 'sales@corp'],
       ['conference.event.Team Room', 'conference.event.*.*.Team Room.*', 'Team Room'],
       ['conference.event.room%40x', 'conference.event.*.*.room%40x.*', 'room%40x'],
+      // Call-ids with dots: only five words with `*` fourth are 4.3's per-event form.
+      [
+        `conference.event.${CONF}.abc@10.1.0.5`,
+        `conference.event.*.*.${CONF}.abc%4010%2E1%2E0%2E5`,
+        CONF,
+      ],
+      [
+        `conference.event.${CONF}.x.add-member`,
+        `conference.event.*.*.${CONF}.x%2Eadd-member`,
+        CONF,
+      ],
     ];
 
     it.each(cases)('%s -> pattern %s', (binding, pattern, conferenceWord) => {
@@ -110,6 +141,61 @@ describe('ConferenceFamily', () => {
       );
     });
 
+    // Kazoo 4.3's per-event form: binding, pattern, broker key (= subscription key)
+    const perEvent: ReadonlyArray<readonly [string, string, string]> = [
+      [
+        `conference.event.${CONF}.*.*`,
+        `conference.event.*.*.${CONF}.*`,
+        `conference.event.*.${ACCOUNT}.${CONF}.*`,
+      ],
+      [
+        `conference.event.${CONF}.*.add-member`,
+        `conference.event.add-member.*.${CONF}.*`,
+        `conference.event.add-member.${ACCOUNT}.${CONF}.*`,
+      ],
+      [
+        `conference.event.${CONF}.*.conference-destroy`,
+        `conference.event.conference-destroy.*.${CONF}.*`,
+        `conference.event.conference-destroy.${ACCOUNT}.${CONF}.*`,
+      ],
+      [
+        'conference.event.*.*.del-member',
+        'conference.event.del-member.*.*.*',
+        `conference.event.del-member.${ACCOUNT}.*.*`,
+      ],
+      ...CONFERENCE_EVENTS.map(
+        (event) =>
+          [
+            `conference.event.room-1.*.${event}`,
+            `conference.event.${event}.*.room-1.*`,
+            `conference.event.${event}.${ACCOUNT}.room-1.*`,
+          ] as const,
+      ),
+    ];
+
+    it.each(perEvent)('4.3 form %s -> pattern %s, key %s', (binding, pattern, key) => {
+      const parsed = family.parseBinding(binding);
+      expect(parsed.binding).toBe(binding);
+      expect(parsed.pattern).toBe(pattern);
+      expect(family.brokerKeys(parsed, contextFor(ACCOUNT))).toEqual([
+        { exchange: CONFERENCE_EXCHANGE, routingKey: key },
+      ]);
+      // Kazoo 4.3's subscription key (bh_conference ?ACCOUNT_BINDING/4) is the broker key.
+      expect(family.subscriptionKey(parsed, contextFor(ACCOUNT))).toBe(key);
+    });
+
+    it("shares master's key for `conference.event.<C>.*.*`, so both hold one broker binding", () => {
+      const [master] = family.brokerKeys(
+        family.parseBinding(`conference.event.${CONF}.*`),
+        contextFor(ACCOUNT),
+      );
+      const [perEventWildcard] = family.brokerKeys(
+        family.parseBinding(`conference.event.${CONF}.*.*`),
+        contextFor(ACCOUNT),
+      );
+      expect(perEventWildcard).toEqual(master);
+    });
+
     it('accepts the longest conference id whose broker key the broker can still bind', () => {
       const longest = 'c'.repeat(
         255 - 'conference.event.*.'.length - 32 - '.'.length - '.*'.length,
@@ -118,12 +204,44 @@ describe('ConferenceFamily', () => {
       const [key] = family.brokerKeys(parsed, contextFor(ACCOUNT));
       expect(Buffer.byteLength(key.routingKey)).toBe(255);
     });
+
+    it('refuses a per-event binding whose event word would push the key past 255 bytes', () => {
+      const longest = 'c'.repeat(
+        255 - 'conference.event.*.'.length - 32 - '.'.length - '.*'.length,
+      );
+      expect(() => family.parseBinding(`conference.event.${longest}.*.*`)).not.toThrow();
+      expect(() => family.parseBinding(`conference.event.${longest}.*.add-member`)).toThrow(
+        new InvalidBindingError(
+          `invalid format for conference subscription : event, ${longest}, *, add-member`,
+        ),
+      );
+    });
   });
 
   describe('parseBinding: invalid bindings', () => {
     const invalid = (keys: string) => `invalid format for conference subscription : ${keys}`;
     const tooLong = 'c'.repeat(202);
     const cases: ReadonlyArray<readonly [string, string]> = [
+      // Newer monster-ui's `conference.event.*.<C>.*` (Kazoo 4.3 refuses it too): a `*` call-id
+      // word followed by more words is no call-id, and `*` is no conference id followed by one.
+      [`conference.event.*.${CONF}.*`, invalid(`event, *, ${CONF}, *`)],
+      [`conference.event.${CONF}.abc.*`, invalid(`event, ${CONF}, abc, *`)],
+      [`conference.event.${CONF}.*.abc`, 'Unsupported conference event abc'],
+      [`conference.event.${CONF}.*.*.*`, invalid(`event, ${CONF}, *, *, *`)],
+      [`conference.event.${CONF}.*.add-member.x`, invalid(`event, ${CONF}, *, add-member, x`)],
+      [`conference.event.${CONF}.*.`, invalid(`event, ${CONF}, *, `)],
+      [`conference.event.${CONF}.ab*c`, invalid(`event, ${CONF}, ab*c`)],
+      [`conference.event.${CONF}.abc@10.1.0.*`, invalid(`event, ${CONF}, abc@10, 1, 0, *`)],
+      [`conference.event.${CONF}.**`, invalid(`event, ${CONF}, **`)],
+      [`conference.event.${CONF}.*.#`, invalid(`event, ${CONF}, *, #`)],
+      // 4.3's text for an event outside kapi_conference:events/0.
+      [
+        `conference.event.${CONF}.*.participants_event`,
+        'Unsupported conference event participants_event',
+      ],
+      [`conference.event.${CONF}.*.ADD-MEMBER`, 'Unsupported conference event ADD-MEMBER'],
+      [`conference.event.${CONF}.*.add-*`, 'Unsupported conference event add-*'],
+      ['conference.event.*.*.kick-member', 'Unsupported conference event kick-member'],
       ['conference', invalid('')],
       ['conference.event', invalid('event')],
       ['conference.event.', invalid('event, ')],
@@ -156,6 +274,33 @@ describe('ConferenceFamily', () => {
   });
 
   describe('brokerKeys', () => {
+    it("covers every account for a superduper admin's ALL_ACCOUNTS, never more for a real one", () => {
+      const keysFor = (binding: string, accountId: string) =>
+        family
+          .brokerKeys(family.parseBinding(binding), contextFor(accountId))
+          .map((key) => key.routingKey);
+      const cases: ReadonlyArray<readonly [string, string, string]> = [
+        ['conference.event.*', 'conference.event.*.*.*.*', `conference.event.*.${ACCOUNT}.*.*`],
+        [
+          `conference.event.${CONF}.934800819`,
+          `conference.event.*.*.${CONF}.*`,
+          `conference.event.*.${ACCOUNT}.${CONF}.*`,
+        ],
+        [
+          `conference.event.${CONF}.*.add-member`,
+          `conference.event.add-member.*.${CONF}.*`,
+          `conference.event.add-member.${ACCOUNT}.${CONF}.*`,
+        ],
+      ];
+      for (const [binding, everyAccount, oneAccount] of cases) {
+        expect(keysFor(binding, ALL_ACCOUNTS)).toEqual([everyAccount]);
+        expect(keysFor(binding, ACCOUNT)).toEqual([oneAccount]);
+        const published = kazooKey('add-member', OTHER_ACCOUNT, CONF, CONF);
+        expect(topicMatches(oneAccount, published)).toBe(false);
+      }
+      expect(() => keysFor('conference.event.*', '#')).toThrow('invalid account id');
+    });
+
     it('puts the account into the key, so a node only receives its subscribers’ accounts', () => {
       const parsed = family.parseBinding('conference.event.*');
       expect(family.brokerKeys(parsed, contextFor(ACCOUNT))).toEqual([
@@ -198,6 +343,98 @@ describe('ConferenceFamily', () => {
         family.parseBinding('conference.event.*'),
         contextFor(OTHER_ACCOUNT),
       );
+      expect(topicMatches(foreign.routingKey, routing_key)).toBe(false);
+    });
+  });
+
+  describe('subscriptionKey', () => {
+    it('is what Kazoo 4.3 sends with master-form events (fixture 06)', () => {
+      const ws = wsFixture();
+      expect(
+        family.subscriptionKey(family.parseBinding(ws.subscribed_key), contextFor(ACCOUNT)),
+      ).toBe(ws.subscription_key);
+    });
+
+    it.each([
+      [`conference.event.${CONF}`, `conference.event.*.${ACCOUNT}.${CONF}.*`],
+      [`conference.event.*`, `conference.event.*.${ACCOUNT}.*.*`],
+      // Master's ?ACCOUNT_BINDING/3 keeps the call-id; ours is encoded as it is matched.
+      [`conference.event.${CONF}.934800819`, `conference.event.*.${ACCOUNT}.${CONF}.934800819`],
+      [
+        `conference.event.${CONF}.abc@10.1.0.5`,
+        `conference.event.*.${ACCOUNT}.${CONF}.abc%4010%2E1%2E0%2E5`,
+      ],
+      [`conference.event.${CONF}.*.*`, `conference.event.*.${ACCOUNT}.${CONF}.*`],
+      [`conference.event.${CONF}.*.add-member`, `conference.event.add-member.${ACCOUNT}.${CONF}.*`],
+    ])('%s -> %s', (binding, key) => {
+      expect(family.subscriptionKey(family.parseBinding(binding), contextFor(ACCOUNT))).toBe(key);
+    });
+
+    it('shows `*` as the account of a superduper admin', () => {
+      expect(
+        family.subscriptionKey(
+          family.parseBinding(`conference.event.${CONF}.*.add-member`),
+          contextFor(ALL_ACCOUNTS),
+        ),
+      ).toBe(`conference.event.add-member.*.${CONF}.*`);
+    });
+  });
+
+  describe("pattern of 4.3's per-event form against the keys Kazoo publishes", () => {
+    const encodedCall = 'abc%4010%2E1%2E0%2E5';
+    // binding, key, matches
+    const cases: ReadonlyArray<readonly [string, string, boolean]> = [
+      [`conference.event.${CONF}.*.*`, kazooKey('add-member', ACCOUNT, CONF, encodedCall), true],
+      [`conference.event.${CONF}.*.*`, kazooKey('conference-destroy', ACCOUNT, CONF, CONF), true],
+      [
+        `conference.event.${CONF}.*.add-member`,
+        kazooKey('add-member', ACCOUNT, CONF, '934800819'),
+        true,
+      ],
+      [
+        `conference.event.${CONF}.*.add-member`,
+        kazooKey('add-member', ACCOUNT, CONF, encodedCall),
+        true,
+      ],
+      [
+        `conference.event.${CONF}.*.add-member`,
+        kazooKey('del-member', ACCOUNT, CONF, encodedCall),
+        false,
+      ],
+      [
+        `conference.event.${CONF}.*.add-member`,
+        kazooKey('add-member', ACCOUNT, 'other', encodedCall),
+        false,
+      ],
+      [
+        'conference.event.*.*.mute-member',
+        kazooKey('mute-member', ACCOUNT, 'other', encodedCall),
+        true,
+      ],
+      [
+        'conference.event.*.*.mute-member',
+        kazooKey('unmute-member', ACCOUNT, CONF, encodedCall),
+        false,
+      ],
+      // The account is compared by the core, not by the pattern.
+      [
+        `conference.event.${CONF}.*.add-member`,
+        kazooKey('add-member', OTHER_ACCOUNT, CONF, 'x'),
+        true,
+      ],
+    ];
+
+    it.each(cases)('%s against %s -> %s', (binding, routingKey, matches) => {
+      expect(topicMatches(family.parseBinding(binding).pattern, routingKey)).toBe(matches);
+    });
+
+    it("matches fixture 05's key with its pattern and its account's broker key", () => {
+      const { routing_key } = amqpFixture();
+      const parsed = family.parseBinding(`conference.event.${CONF}.*.add-member`);
+      expect(topicMatches(parsed.pattern, routing_key)).toBe(true);
+      const [key] = family.brokerKeys(parsed, contextFor(ACCOUNT));
+      expect(topicMatches(key.routingKey, routing_key)).toBe(true);
+      const [foreign] = family.brokerKeys(parsed, contextFor(OTHER_ACCOUNT));
       expect(topicMatches(foreign.routingKey, routing_key)).toBe(false);
     });
   });

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { subscribedExchange } from '../../amqp/family-subscription';
 import {
+  ALL_ACCOUNTS,
   InvalidBindingError,
   topicMatches,
   type BindingContext,
@@ -142,6 +143,14 @@ describe('FaxFamily', () => {
       ['fax.status.a#b', 'invalid format for fax subscription : status, a#b'],
       ['fax.object.#', 'invalid format for fax subscription : object, #'],
       ['fax.#.doc_created', 'invalid format for fax subscription : #, doc_created'],
+      // A fax id may contain dots, but a wildcard is the whole id or nothing.
+      ['fax.status.x.*', 'invalid format for fax subscription : status, x, *'],
+      ['fax.status.*.*', 'invalid format for fax subscription : status, *, *'],
+      ['fax.status.*.x', 'invalid format for fax subscription : status, *, x'],
+      ['fax.status.ab*c', 'invalid format for fax subscription : status, ab*c'],
+      ['fax.status.**', 'invalid format for fax subscription : status, **'],
+      ['fax.object.*.*', 'invalid format for fax subscription : object, *, *'],
+      ['fax.object.doc_*', 'event doc_* not supported'],
     ];
 
     it.each(cases)('%s -> %j', (binding, message) => {
@@ -188,6 +197,28 @@ describe('FaxFamily', () => {
           (month) => `configuration:*.${ACCOUNT_DB}-${month}.fax.*`,
         ),
       );
+    });
+
+    it("covers every account for a superduper admin's ALL_ACCOUNTS, with an open database word", () => {
+      const now = '2026-11-26T09:00:00Z';
+      expect(modbKeys('fax.status.*', now, ALL_ACCOUNTS)).toEqual(['faxes:fax.status.*.*']);
+      expect(modbKeys('fax.status.job@fax.example', now, ALL_ACCOUNTS)).toEqual([
+        'faxes:fax.status.*.*',
+      ]);
+      expect(modbKeys('fax.object.doc_created', now, ALL_ACCOUNTS)).toEqual([
+        'configuration:doc_created.*.fax.*',
+      ]);
+      expect(modbKeys('fax.object.*', now, ALL_ACCOUNTS)).toEqual(['configuration:*.*.fax.*']);
+    });
+
+    it('never widens a real account’s keys to another account', () => {
+      const now = '2026-11-26T09:00:00Z';
+      const [status] = modbKeys('fax.status.*', now).map((key) => key.split(':')[1]);
+      expect(topicMatches(status, `fax.status.${OTHER_ACCOUNT}.x`)).toBe(false);
+      for (const key of modbKeys('fax.object.*', now).map((k) => k.split(':')[1])) {
+        expect(topicMatches(key, `doc_created.${OTHER_MODB}.fax.x`)).toBe(false);
+      }
+      expect(() => modbKeys('fax.status.*', now, '#')).toThrow('invalid account id');
     });
 
     it('names the MODB of the subscribing account only', () => {
@@ -326,9 +357,7 @@ describe('FaxFamily', () => {
       ['both (the database wins)', OTHER_ACCOUNT, `${ACCOUNT_DB}-202611`, ACCOUNT],
       ['empty Account-ID', '', OTHER_MODB, OTHER_ACCOUNT],
       ['non-string Account-ID', 42, OTHER_MODB, OTHER_ACCOUNT],
-      ['a MODB of no account, Account-ID fills in', ACCOUNT, 'faxes-202611', ACCOUNT],
       ['unencoded database name', undefined, `account/4b/8c/${ACCOUNT.slice(4)}-202611`, ACCOUNT],
-      ['a MODB of no account', undefined, 'faxes-202611', undefined],
     ];
 
     it.each(accounts)('account: %s', (_label, accountId, database, expected) => {
@@ -339,6 +368,22 @@ describe('FaxFamily', () => {
       const event = family.describeDocument(message, { exchange: 'configuration', routingKey });
       expect(event).toBeDefined();
       expect(event?.accountId).toBe(expected);
+    });
+
+    // A superduper admin's `<action>.*.fax.*` brings faxes of any database; only an account's
+    // MODB says whose a fax is, so the others are no fax events at all, whatever Account-ID says.
+    it.each([
+      ['a MODB of no account, with an Account-ID', ACCOUNT, 'faxes-202611'],
+      ['a MODB of no account', undefined, 'faxes-202611'],
+      ['the account database, not a MODB', ACCOUNT, ACCOUNT_DB],
+    ])('emits nothing for %s', (_label, accountId, database) => {
+      const { body, routingKey } = faxDocument('doc_edited', database);
+      const { 'Account-ID': _fixtureAccount, ...withoutAccount } = body;
+      const message: KazooMessage =
+        accountId === undefined ? withoutAccount : { ...withoutAccount, 'Account-ID': accountId };
+      expect(
+        family.describeDocument(message, { exchange: 'configuration', routingKey }),
+      ).toBeUndefined();
     });
 
     it('ignores the user document of fixture 11', () => {

@@ -1,6 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { ExchangeSubscription } from '../../amqp/family-subscription';
 import {
+  accountWord,
+  ALL_ACCOUNTS,
+  bindingId,
   isAccountId,
   textField,
   EventFamilyProvider,
@@ -9,7 +12,6 @@ import {
   accountOfDatabase,
   isModb,
   modbWindow,
-  normalizeClientId,
   normalizeKazooJson,
   type BindingContext,
   type BrokerKey,
@@ -62,15 +64,18 @@ type FaxBinding = FaxStatusBinding | FaxObjectBinding;
 export class FaxFamily implements EventFamily<FaxBinding> {
   readonly availableBindings = ['fax.status.{FAX_ID}', 'fax.object.{ACTION}'];
 
+  /**
+   * Kazoo's two shapes, `[status, _]` and `[object, _]`, nothing else. A fax id may contain dots
+   * (Kazoo's job ids do), but a wildcard inside it (`fax.status.x.*`) is refused.
+   */
   parseBinding(binding: string): FaxBinding {
     const [, kind, ...rest] = binding.split('.');
     if (binding.includes('#')) throw invalidBindingFormat('fax', binding);
     if (kind === 'status') {
-      // Everything after `fax.status.` is the fax id: Kazoo's job ids may contain dots.
-      const faxId = rest.join('.');
-      if (faxId === '') throw invalidBindingFormat('fax', binding);
+      const faxId = bindingId(rest.join('.'));
+      if (faxId === undefined) throw invalidBindingFormat('fax', binding);
       // The account word is `*`: accounts are compared on their own, never through the pattern.
-      return { binding, kind, pattern: `fax.status.*.${normalizeClientId(faxId)}` };
+      return { binding, kind, pattern: `fax.status.*.${faxId}` };
     }
     if (kind === 'object' && rest.length === 1 && rest[0] !== '') {
       const [action] = rest;
@@ -82,15 +87,23 @@ export class FaxFamily implements EventFamily<FaxBinding> {
     throw invalidBindingFormat('fax', binding);
   }
 
+  /**
+   * A superduper admin's `ALL_ACCOUNTS` gets `fax.status.*.*`, and `<action>.*.fax.*` for fax
+   * documents: there is no month database of "every account", so the database word is open and
+   * `describeDocument` keeps only faxes whose database names their account.
+   */
   brokerKeys(binding: FaxBinding, context: BindingContext): BrokerKey[] {
+    const account = accountWord(context.accountId);
     switch (binding.kind) {
       case 'status':
-        return [{ exchange: FAX_STATUS_EXCHANGE, routingKey: `fax.status.${context.accountId}.*` }];
-      case 'object':
-        return modbWindow(context.accountId, context.now).map((modb) => ({
+        return [{ exchange: FAX_STATUS_EXCHANGE, routingKey: `fax.status.${account}.*` }];
+      case 'object': {
+        const databases = account === ALL_ACCOUNTS ? ['*'] : modbWindow(account, context.now);
+        return databases.map((modb) => ({
           exchange: FAX_DOCUMENT_EXCHANGE,
           routingKey: `${binding.action}.${modb}.fax.*`,
         }));
+      }
     }
   }
 
@@ -110,8 +123,10 @@ export class FaxFamily implements EventFamily<FaxBinding> {
   }
 
   /**
-   * Only fax documents of a month database are fax events; the `configuration` queue of this
-   * family is bound to nothing else, but a document of another type must never pass as a fax.
+   * Only fax documents of an account's month database are fax events. The node's
+   * `configuration` queue also carries other families' documents, and a superduper admin's
+   * `<action>.*.fax.*` key brings faxes of any database: a document whose database names no
+   * account has no tenant this family could vouch for, whatever its `Account-ID` says.
    */
   @ExchangeSubscription(FAX_DOCUMENT_EXCHANGE)
   describeDocument(message: KazooMessage, delivery: Delivery): FamilyEvent | undefined {
@@ -119,9 +134,10 @@ export class FaxFamily implements EventFamily<FaxBinding> {
     const database = message.Database;
     if (!isDocAction(name) || message.Type !== 'fax') return undefined;
     if (typeof database !== 'string' || !isModb(database)) return undefined;
+    const accountId = accountOfDatabase(database);
+    if (accountId === undefined) return undefined;
     return {
-      // The database a fax lives in decides its tenant, as in the object family.
-      accountId: accountOfDatabase(database) ?? textField(message, 'Account-ID'),
+      accountId,
       key: delivery.routingKey,
       name,
       payload: message,

@@ -1,14 +1,15 @@
 import { Injectable } from '@nestjs/common';
 import { ExchangeSubscription } from '../../amqp/family-subscription';
 import {
-  textField,
+  accountWord,
+  ALL_ACCOUNTS,
+  bindingId,
   EventFamilyProvider,
   InvalidBindingError,
   invalidBindingFormat,
   accountDb,
   accountOfDatabase,
   modbWindow,
-  normalizeClientId,
   type BindingContext,
   type BrokerKey,
   type Delivery,
@@ -66,6 +67,12 @@ export class ObjectFamily implements EventFamily<ObjectBinding> {
     DOC_TYPES.map((type) => `object.${action}.${type}`),
   );
 
+  /**
+   * Kazoo 4.x's `object.<ACTION|*>.<TYPE|*>` is exactly three words. Kazoo 3.x's
+   * `<ACTION>.<DB|*>.<TYPE>.<ID|*>` names one type (3.22 bound nothing for a `*` type); its id may
+   * contain dots, its database word is one word and ignored. A wildcard inside any word
+   * (`doc_created.*.user.ab*c`, `object.*.user.*`) is refused.
+   */
   parseBinding(binding: string): ObjectBinding {
     const words = binding.split('.');
     if (binding.includes('#')) throw invalidBindingFormat('object', binding);
@@ -80,26 +87,42 @@ export class ObjectFamily implements EventFamily<ObjectBinding> {
         type: type as DocType | '*',
       };
     }
-    // Kazoo 3.x: <ACTION>.<DB|*>.<TYPE>.<ID|*>; the id may itself contain dots.
-    const [action, , type, ...rest] = words;
-    const id = rest.join('.');
-    if (words.length < 4 || id === '') throw invalidBindingFormat('object', binding);
+    const [action, database, type, ...rest] = words;
+    const id = bindingId(rest.join('.'));
+    if (
+      words.length < 4 ||
+      !isWholeWordOrLiteral(database) ||
+      !isLiteral(type) ||
+      id === undefined
+    ) {
+      throw invalidBindingFormat('object', binding);
+    }
+    // The prefix is one of the actions (it selected this family).
     checkSupported(action, type);
     return {
       binding,
-      pattern: `${action}.*.${type}.${id === '*' ? '*' : normalizeClientId(id)}`,
+      pattern: `${action}.*.${type}.${id}`,
       action: action as DocAction,
-      type: type as DocType | '*',
+      type: type as DocType,
     };
   }
 
+  /**
+   * The account database, its month databases, or both for type `*`. A superduper admin's
+   * `ALL_ACCOUNTS` cannot name a database of "every account": its keys leave the database word
+   * open (`<action>.*.<type>.*`), and `describe` keeps only documents whose database names their
+   * account.
+   */
   brokerKeys(binding: ObjectBinding, context: BindingContext): BrokerKey[] {
+    const account = accountWord(context.accountId);
     const databases =
-      binding.type === '*'
-        ? [accountDb(context.accountId), ...modbWindow(context.accountId, context.now)]
-        : MODB_TYPES.has(binding.type)
-          ? modbWindow(context.accountId, context.now)
-          : [accountDb(context.accountId)];
+      account === ALL_ACCOUNTS
+        ? ['*']
+        : binding.type === '*'
+          ? [accountDb(account), ...modbWindow(account, context.now)]
+          : MODB_TYPES.has(binding.type)
+            ? modbWindow(account, context.now)
+            : [accountDb(account)];
     return databases.map((database) => ({
       exchange: CONFIGURATION_EXCHANGE,
       routingKey: `${binding.action}.${database}.${binding.type}.*`,
@@ -112,8 +135,10 @@ export class ObjectFamily implements EventFamily<ObjectBinding> {
     if (typeof name !== 'string' || !isAction(name)) return undefined;
     const [, database = '', routedType = ''] = delivery.routingKey.split('.');
     const type = typeof message.Type === 'string' ? message.Type : routedType;
+    const accountId = accountOf(message, database);
+    if (accountId === undefined) return undefined;
     return {
-      accountId: accountOf(message, database),
+      accountId,
       key: delivery.routingKey,
       name,
       payload: message,
@@ -123,20 +148,38 @@ export class ObjectFamily implements EventFamily<ObjectBinding> {
 }
 
 /**
- * The database a document lives in decides its tenant; `Account-ID` only fills in for
- * databases that do not name an account.
+ * The database a document lives in decides its tenant, and nothing else does: documents of
+ * databases that name no account (`system_config`, `accounts`, …) only reach the node through a
+ * superduper admin's open database word, and an `Account-ID` in them must not hand them to that
+ * account's own subscribers, whose keys would never have brought them.
  */
 function accountOf(message: KazooMessage, routedDatabase: string): string | undefined {
   const database = typeof message.Database === 'string' ? message.Database : routedDatabase;
-  return accountOfDatabase(database) ?? textField(message, 'Account-ID');
+  return accountOfDatabase(database);
 }
 
+/** One literal word, with no wildcard character in it. */
+function isLiteral(word: string | undefined): word is string {
+  return word !== undefined && word !== '' && !word.includes('*');
+}
+
+/** `*`, or one literal word. */
+function isWholeWordOrLiteral(word: string | undefined): boolean {
+  return word === '*' || isLiteral(word);
+}
+
+/** Kazoo 4.x's texts (`bh_object:validate/2`), one per shape of the two words. */
 function checkSupported(action: string, type: string): void {
-  const actionOk = action === '*' || isAction(action);
-  const typeOk = type === '*' || isType(type);
-  if (actionOk && typeOk) return;
-  if (!actionOk && !typeOk) throw new InvalidBindingError(`event ${action}.${type} not supported`);
-  throw new InvalidBindingError(
-    actionOk ? `event *.${type} not supported` : `event ${action}.* not supported`,
-  );
+  if (action === '*' && type === '*') return;
+  if (type === '*') {
+    if (!isAction(action)) throw new InvalidBindingError(`event ${action}.* not supported`);
+    return;
+  }
+  if (action === '*') {
+    if (!isType(type)) throw new InvalidBindingError(`event *.${type} not supported`);
+    return;
+  }
+  if (!isAction(action) || !isType(type)) {
+    throw new InvalidBindingError(`event ${action}.${type} not supported`);
+  }
 }

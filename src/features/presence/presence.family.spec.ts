@@ -1,4 +1,5 @@
 import {
+  ALL_ACCOUNTS,
   InvalidBindingError,
   encodeRoutingWord,
   type BindingContext,
@@ -77,7 +78,8 @@ describe('PresenceFamily', () => {
         'mwi_updates.*.alice%2Esmith%40branch',
         'mwi_updates',
       ],
-      ['presence.mwi_updates.*3101', 'mwi_updates.*.%2A3101', 'mwi_updates'],
+      // Feature codes are sent encoded; an encoded star is part of the user, not a wildcard.
+      ['presence.mwi_updates.%2A3101', 'mwi_updates.*.%2A3101', 'mwi_updates'],
     ];
 
     it.each(cases)('%s -> pattern %s', (binding, pattern, kind) => {
@@ -104,8 +106,21 @@ describe('PresenceFamily', () => {
         'presence.mwi_updates.1001.#',
         'invalid format for presence subscription : mwi_updates, 1001, #',
       ],
+      // A wildcard is a whole id or nothing.
+      ['presence.dialog.*.*', 'invalid format for presence subscription : dialog, *, *'],
+      ['presence.dialog.abc.*', 'invalid format for presence subscription : dialog, abc, *'],
+      ['presence.update.*.abc', 'invalid format for presence subscription : update, *, abc'],
+      [
+        'presence.mwi_updates.*3101',
+        'invalid format for presence subscription : mwi_updates, *3101',
+      ],
+      ['presence.dialog.ab*c', 'invalid format for presence subscription : dialog, ab*c'],
       ['presence.*.*', 'event * not supported'],
       ['presence.foo.*', 'event foo not supported'],
+      // Kazoo's bh_presence judges the kind before the shape.
+      ['presence.foo', 'event foo not supported'],
+      ['presence.foo.*.*', 'event foo not supported'],
+      ['presence.dial*.*', 'event dial* not supported'],
       ['presence.DIALOG.*', 'event DIALOG not supported'],
       // Kazoo's Event-Names and other presence routing words are not binding kinds.
       ['presence.dialog_update.*', 'event dialog_update not supported'],
@@ -165,6 +180,24 @@ describe('PresenceFamily', () => {
       await expect(
         family.brokerKeys(family.parseBinding('presence.dialog.*'), context),
       ).rejects.toThrow(`account ${ACCOUNT} has no realm`);
+    });
+
+    it("refuses a superduper admin's ALL_ACCOUNTS, which has no single realm", async () => {
+      const family = newFamily();
+      const context = contextFor(ALL_ACCOUNTS, 'never.asked');
+      for (const binding of ['presence.dialog.*', 'presence.mwi_updates.1001']) {
+        const rejection = family.brokerKeys(family.parseBinding(binding), context);
+        await expect(rejection).rejects.toBeInstanceOf(InvalidBindingError);
+        await expect(rejection).rejects.toThrow(
+          `${binding} needs one account's realm: account id * has none`,
+        );
+      }
+      // Nothing was asked of Crossbar and no realm was taken for "every account".
+      expect(context.asked).toBe(0);
+      const delivery = { exchange: PRESENCE_EXCHANGE, routingKey: 'dialog.never%2Easked.x' };
+      expect(family.describe({ 'Event-Name': 'dialog_update' }, delivery)?.accountId).toBe(
+        undefined,
+      );
     });
 
     it.each([[''], ['*'], ['#']])(

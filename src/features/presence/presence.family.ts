@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { ExchangeSubscription } from '../../amqp/family-subscription';
 import {
   wordAndId,
+  ALL_ACCOUNTS,
   EventFamilyProvider,
   InvalidBindingError,
   encodeRoutingWord,
@@ -60,10 +61,15 @@ export class PresenceFamily implements EventFamily<PresenceBinding> {
    */
   private readonly realms = new Map<string, Set<string>>();
 
+  /**
+   * `presence.<KIND>.<ID|*>`; the id is a call-id or a SIP user, either may contain dots and `@`.
+   * There is no `*` kind, and Kazoo's `bh_presence` judges the kind before anything else.
+   */
   parseBinding(binding: string): PresenceBinding {
-    // The id is a call-id or a SIP user: either may contain dots and `@`.
-    const { word: kind, id } = wordAndId('presence', binding);
-    if (!isPresenceKind(kind)) throw new InvalidBindingError(`event ${kind} not supported`);
+    const { word: kind, id } = wordAndId('presence', binding, {
+      words: PRESENCE_KINDS,
+      wordFirst: true,
+    });
     return {
       binding,
       // The realm word is left to `*`: the core compares the account, which describe() derives
@@ -75,6 +81,13 @@ export class PresenceFamily implements EventFamily<PresenceBinding> {
 
   /** `<kind>.<encoded realm>.*`: one key per account and kind serves every call or user. */
   async brokerKeys(binding: PresenceBinding, context: BindingContext): Promise<BrokerKey[]> {
+    // Kazoo's presence keys name a realm, and "every account" has none: a `*` realm word would
+    // deliver every tenant's presence, which the realm → account map below could not attribute.
+    if (context.accountId === ALL_ACCOUNTS) {
+      throw new InvalidBindingError(
+        `${binding.binding} needs one account's realm: account id * has none`,
+      );
+    }
     const realm = encodeRoutingWord(await context.realm());
     // encodeRoutingWord passes `*` and `#` through: such a "realm" would bind every tenant's
     // presence to this account.

@@ -1,3 +1,4 @@
+import { ALL_ACCOUNTS, InvalidBindingError } from '../../core';
 import { SkeletonFamily } from './skeleton.family';
 
 const ACCOUNT = '4b8c6fec4b2597882c0390202d195419';
@@ -33,9 +34,31 @@ describe('SkeletonFamily', () => {
     ['skeleton', 'invalid format for skeleton subscription : '],
     ['skeleton.created', 'invalid format for skeleton subscription : created'],
     ['skeleton.#', 'invalid format for skeleton subscription : #'],
+    ['skeleton.created.#', 'invalid format for skeleton subscription : created, #'],
+    // A wildcard is a whole id or nothing: these would bind keys and match no event.
+    ['skeleton.created.*.*', 'invalid format for skeleton subscription : created, *, *'],
+    ['skeleton.*.abc.*', 'invalid format for skeleton subscription : *, abc, *'],
+    ['skeleton.created.ab*c', 'invalid format for skeleton subscription : created, ab*c'],
     ['skeleton.exploded.*', 'event exploded not supported'],
+    ['skeleton.creat*.*', 'event creat* not supported'],
   ])('refuses %s', (binding, message) => {
-    expect(() => family.parseBinding(binding)).toThrow(message);
+    expect(() => family.parseBinding(binding)).toThrow(new InvalidBindingError(message));
+  });
+
+  it("binds every account's key for a superduper admin's ALL_ACCOUNTS", () => {
+    const everyAccount = { ...context, accountId: ALL_ACCOUNTS };
+    expect(family.brokerKeys(family.parseBinding('skeleton.created.*'), everyAccount)).toEqual([
+      { exchange: 'skeleton', routingKey: 'skeleton.created.*.*' },
+    ]);
+    expect(family.brokerKeys(family.parseBinding('skeleton.*.*'), everyAccount)).toEqual([
+      { exchange: 'skeleton', routingKey: 'skeleton.*.*.*' },
+    ]);
+  });
+
+  it('never puts anything but an account id into a key', () => {
+    expect(() =>
+      family.brokerKeys(family.parseBinding('skeleton.created.*'), { ...context, accountId: '#' }),
+    ).toThrow('invalid account id');
   });
 
   it('describes a message by its Event-Name and Account-ID', () => {

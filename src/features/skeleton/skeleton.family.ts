@@ -1,10 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { ExchangeSubscription } from '../../amqp/family-subscription';
 import {
+  accountWord,
   wordAndId,
   textField,
   EventFamilyProvider,
-  InvalidBindingError,
   type BindingContext,
   type BrokerKey,
   type Delivery,
@@ -44,13 +44,17 @@ export class SkeletonFamily implements EventFamily<SkeletonBinding> {
   /** Listed by `GET /v2/websockets`, in Kazoo's template form. */
   readonly availableBindings = SKELETON_EVENTS.map((event) => `skeleton.${event}.{ID}`);
 
-  /** Runs before any Crossbar call: refuse bad bindings here, with a message naming them. */
+  /**
+   * Runs before any Crossbar call: accept exactly your documented forms and refuse the rest with
+   * an `InvalidBindingError` naming the binding. `wordAndId` reads `skeleton.<EVENT|*>.<ID|*>`
+   * with Kazoo's texts: an unknown event, a `#`, a missing id or a wildcard inside the id
+   * (`skeleton.created.*.*`) are refused; the id may contain dots and comes back encoded.
+   */
   parseBinding(binding: string): SkeletonBinding {
-    // `skeleton.<EVENT|*>.<ID|*>`: the id may contain dots and comes back encoded as Kazoo does.
-    const { word: event, id } = wordAndId('skeleton', binding);
-    if (event !== '*' && !isSkeletonEvent(event)) {
-      throw new InvalidBindingError(`event ${event} not supported`);
-    }
+    const { word: event, id } = wordAndId('skeleton', binding, {
+      words: SKELETON_EVENTS,
+      anyWord: true,
+    });
     return {
       binding,
       // Matched against `FamilyEvent.key`; the account word is left open because the core
@@ -62,13 +66,15 @@ export class SkeletonFamily implements EventFamily<SkeletonBinding> {
 
   /**
    * Keys bound on the node queue while someone holds the binding. Putting the account in the
-   * key keeps other tenants' traffic off this node. Keys are reference-counted by the core.
+   * key keeps other tenants' traffic off this node. `accountWord` gives `*` for a superduper
+   * admin's `ALL_ACCOUNTS` subscription (every account) and refuses anything that is not an
+   * account id. Keys are reference-counted by the core.
    */
   brokerKeys(binding: SkeletonBinding, context: BindingContext): BrokerKey[] {
     return [
       {
         exchange: SKELETON_EXCHANGE,
-        routingKey: `skeleton.${binding.event}.${context.accountId}.*`,
+        routingKey: `skeleton.${binding.event}.${accountWord(context.accountId)}.*`,
       },
     ];
   }
