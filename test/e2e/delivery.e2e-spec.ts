@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { ClientVersion, EventClient } from '../support/clients';
 import { conferenceEvent } from '../support/conference-events';
 import { documentEvent } from '../support/document-events';
+import { faxStatus } from '../support/fax-events';
 import { callEvent, readFixture } from '../support/kazoo-events';
 import { Stack } from '../support/stack';
 import type { KazooFrame } from '../support/ws-client';
@@ -127,6 +128,37 @@ describe('delivery: once per socket, once per subscription, never deduplicated b
       expect(watcher.events.map(callIdOf)).toEqual(['marker-a']);
       expect(reseller.events).toEqual([]);
     });
+  });
+
+  it("gives a superduper admin's `*` every account's conference, fax and document events", async () => {
+    const admins = stack.crossbar.addAccount(undefined, undefined, { superduperAdmin: true });
+    const a = stack.account();
+    const b = stack.account();
+    const conferenceId = randomBytes(16).toString('hex');
+    const admin = await stack.connectWs();
+    const reply = await admin.subscribe(stack.crossbar.issueToken(admins), '*', [
+      `conference.event.${conferenceId}`,
+      'fax.status.*',
+      'object.doc_created.user',
+    ]);
+    expect(reply.status).toBe('success');
+    const presence = await admin.subscribe(undefined, '*', 'presence.dialog.*');
+    expect(presence).toMatchObject({ status: 'error', data: { code: 'invalid_binding' } });
+
+    for (const accountId of [a.accountId, b.accountId]) {
+      const conference = conferenceEvent(accountId, { conferenceId, callId: `conf-${accountId}` });
+      await stack.publisher.publish('conference', conference.routingKey, conference.body);
+      const fax = faxStatus(accountId, `job-${accountId}`);
+      await stack.publisher.publish('faxes', fax.routingKey, fax.body);
+      const user = documentEvent('doc_created', 'user', accountId, { id: `user-${accountId}` });
+      await stack.publisher.publish('configuration', user.routingKey, user.body);
+    }
+    await admin.waitForEvent((f) => f.data?.id === `user-${b.accountId}`);
+    const seen = (name: string) =>
+      admin.events.filter((f) => f.name === name).map((f) => f.data?.account_id);
+    expect(seen('event')).toEqual([a.accountId, b.accountId]);
+    expect(seen('status')).toEqual([a.accountId, b.accountId]);
+    expect(seen('doc_created')).toEqual([a.accountId, b.accountId]);
   });
 
   describe.each<ClientVersion>(['v4', 'v2'])('socket.io %s clients', (version) => {
