@@ -2,19 +2,25 @@ import { createHash } from 'node:crypto';
 import { brokerBindings } from '../support/amqp';
 import { conferenceEvent } from '../support/conference-events';
 import { callEvent } from '../support/kazoo-events';
-import { LegacyClient, type LegacyTransport } from '../support/legacy-client';
+import {
+  LegacyClient,
+  type LegacyConnectOptions,
+  type LegacyTransport,
+} from '../support/legacy-client';
 import { Stack } from '../support/stack';
 import { waitUntil } from '../support/wait';
 
 type Json = Record<string, unknown>;
 const callIdOf = (args: unknown): unknown => (args as Json)['Call-ID'];
 
-// Short heartbeats and timeouts so the liveness checks finish in seconds.
+// Short heartbeats, timeouts and pings so the liveness checks finish in seconds.
+const PING_MS = 1000;
 const ENV = {
   LEGACY_HEARTBEAT_S: '1',
   LEGACY_TIMEOUT_S: '3',
   LEGACY_CLOSE_TIMEOUT_S: '3',
   LEGACY_POLL_S: '1',
+  WS_PING_INTERVAL_S: String(PING_MS / 1000),
 };
 
 describe.each<LegacyTransport>(['websocket', 'xhr-polling'])(
@@ -25,8 +31,8 @@ describe.each<LegacyTransport>(['websocket', 'xhr-polling'])(
     let theirs: { accountId: string; token: string };
     const clients: LegacyClient[] = [];
 
-    const connect = async (): Promise<LegacyClient> => {
-      const client = await LegacyClient.connect(stack.gateway.url, transport);
+    const connect = async (options?: LegacyConnectOptions): Promise<LegacyClient> => {
+      const client = await LegacyClient.connect(stack.gateway.url, transport, options);
       clients.push(client);
       return client;
     };
@@ -155,23 +161,49 @@ describe.each<LegacyTransport>(['websocket', 'xhr-polling'])(
       expect(client.closed).toBe(false);
     });
 
-    it('closes a session that stops heartbeating and releases its bindings', async () => {
-      const client = await connect();
-      client.answerHeartbeats = false;
-      await subscribe(client, mine, 'call.PARK_PARKED.*');
-      const parked = () =>
-        stack.gateway.binder.boundKeys().some((key) => key.routingKey === 'call.PARK_PARKED.*');
-      expect(parked()).toBe(true);
-      await waitUntil('the session to be closed', () => (parked() ? undefined : true), 10000);
-      await waitUntil('the broker binding to go', async () =>
+    const parked = () =>
+      stack.gateway.binder.boundKeys().some((key) => key.routingKey === 'call.PARK_PARKED.*');
+    const brokerReleased = () =>
+      waitUntil('the broker binding to go', async () =>
         (await brokerBindings(stack.gateway.queuePrefix)).some(
           (b) => b.routingKey === 'call.PARK_PARKED.*',
         )
           ? undefined
           : true,
       );
-      await waitUntil('the client to see the end', () => (client.closed ? true : undefined), 5000);
-    });
+
+    if (transport === 'xhr-polling') {
+      it('closes a polling session that stops heartbeating and releases its bindings', async () => {
+        const client = await connect();
+        client.answerHeartbeats = false;
+        await subscribe(client, mine, 'call.PARK_PARKED.*');
+        expect(parked()).toBe(true);
+        await waitUntil('the session to be closed', () => (parked() ? undefined : true), 10000);
+        await brokerReleased();
+        await waitUntil(
+          'the client to see the end',
+          () => (client.closed ? true : undefined),
+          5000,
+        );
+      });
+    } else {
+      it('terminates a WebSocket peer that stops answering pings within two intervals and releases its bindings', async () => {
+        // ws answers pings by itself; without autoPong the peer is as silent as a dead one.
+        const client = await connect({ autoPong: false, answerHeartbeats: false });
+        const [ack] = (await subscribe(client, mine, 'call.PARK_PARKED.*')) ?? [];
+        expect(ack).toMatchObject({ status: 'success' });
+        expect(parked()).toBe(true);
+        // The first check pings, the next finds no pong: two intervals, plus slack for a busy machine.
+        await waitUntil(
+          'the peer to be cut off',
+          () => (client.closed ? true : undefined),
+          2 * PING_MS + 1500,
+        );
+        expect(Date.now() - client.openedAt).toBeLessThanOrEqual(2 * PING_MS + 1500);
+        await waitUntil('its subscription to go', () => (parked() ? undefined : true));
+        await brokerReleased();
+      });
+    }
   },
 );
 

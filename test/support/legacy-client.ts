@@ -7,6 +7,23 @@ export interface LegacyEvent {
   readonly args: unknown;
 }
 
+export interface LegacyConnectOptions {
+  /** Packets sent the moment the WebSocket opens, before `1::` can have been read. */
+  readonly onOpen?: readonly string[];
+  /** Whether to wait for the server's `1::` before resolving (socket.io 0.9's client does). */
+  readonly awaitConnect?: boolean;
+  readonly answerHeartbeats?: boolean;
+  /** Without it the WebSocket ignores the server's pings, as a dead peer would. */
+  readonly autoPong?: boolean;
+}
+
+/** The bindings Kazoo-Popup subscribes to, in its order. */
+export const KAZOO_POPUP_BINDINGS = [
+  'call.CHANNEL_CREATE.*',
+  'call.CHANNEL_ANSWER.*',
+  'call.CHANNEL_DESTROY.*',
+] as const;
+
 const FRAME = '\ufffd';
 
 function splitPayload(body: string): string[] {
@@ -31,6 +48,12 @@ function splitPayload(body: string): string[] {
 export class LegacyClient {
   readonly events: LegacyEvent[] = [];
   readonly received: string[] = [];
+  /** When each packet of `received` arrived (ms since the epoch). */
+  readonly receivedAt: number[] = [];
+  /** Packets sent before the server's `1::` had been read. */
+  readonly sentBeforeConnect: string[] = [];
+  /** When the WebSocket opened, or polling started. */
+  openedAt = 0;
   answerHeartbeats = true;
   private waiters: { match: (packet: string) => boolean; resolve: (packet: string) => void }[] = [];
   private socket: WebSocket | undefined;
@@ -45,14 +68,45 @@ export class LegacyClient {
     readonly transport: LegacyTransport,
   ) {}
 
-  static async connect(url: string, transport: LegacyTransport): Promise<LegacyClient> {
+  static async connect(
+    url: string,
+    transport: LegacyTransport,
+    options: LegacyConnectOptions = {},
+  ): Promise<LegacyClient> {
     const response = await fetch(`${url}/socket.io/1/?t=${Date.now()}`);
     const handshake = await response.text();
     const client = new LegacyClient(url, handshake.split(':')[0], handshake, transport);
-    if (transport === 'websocket') await client.openWebSocket();
+    client.answerHeartbeats = options.answerHeartbeats ?? true;
+    if (transport === 'websocket') await client.openWebSocket(options);
     else client.startPolling();
-    await client.waitForPacket((packet) => packet === '1::');
+    if (options.awaitConnect ?? true) await client.waitForPacket((packet) => packet === '1::');
     return client;
+  }
+
+  /**
+   * Kazoo-Popup's session: `GET <url>/socket.io/1/`, the sid before the first `:`, a WebSocket
+   * on `/socket.io/1/websocket/<sid>` and, as soon as it opens and without waiting for `1::`,
+   * one bare `5:::` subscribe per call binding. It never answers heartbeats; it only watches
+   * for the server's.
+   */
+  static async kazooPopup(
+    url: string,
+    who: { readonly accountId: string; readonly token: string },
+    options: Pick<LegacyConnectOptions, 'autoPong'> = {},
+  ): Promise<LegacyClient> {
+    const subscribes = KAZOO_POPUP_BINDINGS.map(
+      (binding) =>
+        `5:::${JSON.stringify({
+          name: 'subscribe',
+          args: [{ account_id: who.accountId, auth_token: who.token, binding }],
+        })}`,
+    );
+    return LegacyClient.connect(url, 'websocket', {
+      ...options,
+      onOpen: subscribes,
+      awaitConnect: false,
+      answerHeartbeats: false,
+    });
   }
 
   get closed(): boolean {
@@ -73,6 +127,7 @@ export class LegacyClient {
   }
 
   async sendPacket(packet: string): Promise<void> {
+    if (!this.received.includes('1::')) this.sentBeforeConnect.push(packet);
     if (this.socket) {
       this.socket.send(packet);
       return;
@@ -131,21 +186,31 @@ export class LegacyClient {
     this.closedFlag = true;
   }
 
-  private async openWebSocket(): Promise<void> {
+  private async openWebSocket({
+    onOpen = [],
+    autoPong = true,
+  }: LegacyConnectOptions): Promise<void> {
     const socket = new WebSocket(
       `${this.url.replace(/^http/, 'ws')}/socket.io/1/websocket/${this.sid}`,
+      { autoPong },
     );
     this.socket = socket;
     socket.on('message', (data: Buffer) => this.receive(data.toString('utf8')));
     socket.on('close', () => (this.closedFlag = true));
     await new Promise<void>((resolve, reject) => {
-      socket.once('open', () => resolve());
+      socket.once('open', () => {
+        this.openedAt = Date.now();
+        // Synchronously in the open handler: ws reads no frame before it returns.
+        for (const packet of onOpen) void this.sendPacket(packet);
+        resolve();
+      });
       socket.once('error', reject);
     });
   }
 
   private startPolling(): void {
     this.polling = true;
+    this.openedAt = Date.now();
     void (async () => {
       while (this.polling) {
         try {
@@ -165,6 +230,7 @@ export class LegacyClient {
 
   private receive(packet: string): void {
     this.received.push(packet);
+    this.receivedAt.push(Date.now());
     if (packet === '0::') this.closedFlag = true;
     if (packet === '2::' && this.answerHeartbeats) void this.sendPacket('2::');
     const event = parseEvent(packet);

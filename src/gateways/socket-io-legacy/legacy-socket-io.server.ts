@@ -16,6 +16,7 @@ import {
   eventPacket,
   type LegacyPacket,
 } from './legacy-packets';
+import { silenceEndsSession } from './legacy-liveness';
 import { LegacySession } from './legacy.session';
 
 /** Where socket.io 0.9 clients (`io.connect(url)`, resource `socket.io`, protocol 1) knock. */
@@ -28,6 +29,11 @@ const TRANSPORTS = 'websocket,xhr-polling';
  * `websocket` and `xhr-polling` transports, heartbeats and session timeouts, over the same
  * event protocol, core and auth as every other client. Kazoo's documented example page and
  * Kazoo-Popup connect here unmodified.
+ *
+ * Liveness differs by transport. A polling client must send something (its heartbeat answers)
+ * within `LEGACY_TIMEOUT_S`. A WebSocket session lives as long as its socket, as in Kazoo 3.x,
+ * because Kazoo-Popup never answers heartbeats; the server still sends them, and WebSocket
+ * pings every `WS_PING_INTERVAL_S` find the peers that are gone.
  */
 @Injectable()
 export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -35,6 +41,7 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
   private readonly sessions = new Map<string, LegacySession>();
   private readonly websockets: WebSocketServer;
   private timer: NodeJS.Timeout | undefined;
+  private pinger: NodeJS.Timeout | undefined;
   private lastHeartbeat = 0;
 
   constructor(
@@ -56,10 +63,13 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
     );
     this.timer = setInterval(() => this.tick(), tickMs);
     this.timer.unref();
+    this.pinger = setInterval(() => this.pingWebSockets(), this.env.WS_PING_INTERVAL_S * 1000);
+    this.pinger.unref();
   }
 
   onApplicationShutdown(): void {
     clearInterval(this.timer);
+    clearInterval(this.pinger);
     for (const session of [...this.sessions.values()]) session.close();
     this.websockets.close();
   }
@@ -103,8 +113,10 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
       return;
     }
     this.websockets.handleUpgrade(request, socket, head, (ws) => {
+      // Listening before `1::` goes out: a client may send the moment the socket opens
+      // (Kazoo-Popup does), and ws delivers its frames only after this callback returns.
       ws.on('message', (data: RawData, isBinary: boolean) => {
-        if (!isBinary) void this.receive(session, rawText(data));
+        if (!isBinary) this.arrived(session, rawText(data));
       });
       // Closing the WebSocket ends the session: a 0.9 client handshakes again to reconnect.
       ws.on('close', () => session.close());
@@ -147,15 +159,26 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
     request.on('end', () => {
       if (response.writableEnded) return;
       this.answer(response, 200, '1');
-      const packets = decodePayload(Buffer.concat(chunks).toString('utf8'));
-      void (async () => {
-        for (const packet of packets) await this.receive(session, packet);
-      })();
+      for (const packet of decodePayload(Buffer.concat(chunks).toString('utf8'))) {
+        this.arrived(session, packet);
+      }
     });
   }
 
-  private async receive(session: LegacySession, text: string): Promise<void> {
+  /** A packet came in: the client is alive now, and the packet waits for those before it. */
+  private arrived(session: LegacySession, text: string): void {
     session.lastSeen = Date.now();
+    session
+      .enqueue(() => this.receive(session, text))
+      .catch((error: unknown) =>
+        this.logger.error(
+          `session ${session.id}: ${error instanceof Error ? error.stack : String(error)}`,
+        ),
+      );
+  }
+
+  private async receive(session: LegacySession, text: string): Promise<void> {
+    if (session.closed) return;
     const packet = decodePacket(text);
     if (!packet) {
       session.write(
@@ -219,15 +242,19 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
     const now = Date.now();
     const beat = now - this.lastHeartbeat >= this.env.LEGACY_HEARTBEAT_S * 1000;
     if (beat) this.lastHeartbeat = now;
+    const limits = {
+      timeoutMs: this.env.LEGACY_TIMEOUT_S * 1000,
+      closeTimeoutMs: this.env.LEGACY_CLOSE_TIMEOUT_S * 1000,
+    };
     for (const session of [...this.sessions.values()]) {
-      const limit =
-        session.transport === undefined
-          ? this.env.LEGACY_CLOSE_TIMEOUT_S
-          : this.env.LEGACY_TIMEOUT_S;
-      // Connected clients must keep answering heartbeats, whatever their transport.
-      if (now - session.lastSeen > limit * 1000) session.close();
+      if (silenceEndsSession(session.transport, now - session.lastSeen, limits)) session.close();
+      // Clients that never answer still count on these to know the server is there.
       else if (beat && session.transport !== undefined) session.write(HEARTBEAT);
     }
+  }
+
+  private pingWebSockets(): void {
+    for (const session of [...this.sessions.values()]) session.checkWebSocket();
   }
 
   private forget(session: LegacySession): void {

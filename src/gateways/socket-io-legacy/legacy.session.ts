@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { WebSocket } from 'ws';
 import type { EventMatch, Session } from '../../core/session';
+import type { LegacyTransport } from './legacy-liveness';
 import { CONNECT, NOOP, encodePayload, eventPacket } from './legacy-packets';
 
 /** Packets kept for a polling client that is not polling; past it the session is dropped. */
@@ -18,6 +19,9 @@ export class LegacySession implements Session {
   private poll: { response: ServerResponse; timer: NodeJS.Timeout } | undefined;
   private buffer: string[] = [];
   private connected = false;
+  /** Set by each WebSocket ping, cleared by its pong. */
+  private awaitingPong = false;
+  private inbox: Promise<void> = Promise.resolve();
   /**
    * Last time the client sent a packet (a heartbeat at least every heartbeat interval) or
    * connected. As in socket.io 0.9, merely polling is not a sign of life.
@@ -27,7 +31,7 @@ export class LegacySession implements Session {
 
   constructor(private readonly onClose: (session: LegacySession) => void) {}
 
-  get transport(): 'websocket' | 'xhr-polling' | undefined {
+  get transport(): LegacyTransport | undefined {
     if (this.socket) return 'websocket';
     return this.connected ? 'xhr-polling' : undefined;
   }
@@ -53,12 +57,39 @@ export class LegacySession implements Session {
     this.flush();
   }
 
+  /**
+   * Runs `task` once every packet received before it has been handled. Kazoo-Popup sends its
+   * three subscribes back to back the moment the socket opens; Kazoo 3.x's session process
+   * handled them one after the other, and acks and errors come back in that order.
+   */
+  enqueue(task: () => Promise<void>): Promise<void> {
+    const done = this.inbox.then(task);
+    this.inbox = done.catch(() => undefined);
+    return done;
+  }
+
   attachWebSocket(socket: WebSocket): void {
     this.socket = socket;
     this.connected = true;
     this.lastSeen = Date.now();
+    socket.on('pong', () => (this.awaitingPong = false));
     socket.send(CONNECT);
     for (const packet of this.buffer.splice(0)) socket.send(packet);
+  }
+
+  /**
+   * One WebSocket liveness check, every `WS_PING_INTERVAL_S`: a peer that has not answered the
+   * previous ping is gone (a laptop closed, a NAT that forgot us), and its session ends with it.
+   */
+  checkWebSocket(): void {
+    const socket = this.socket;
+    if (!socket) return;
+    if (this.awaitingPong) {
+      this.terminate();
+      return;
+    }
+    this.awaitingPong = true;
+    socket.ping();
   }
 
   /**
@@ -82,6 +113,14 @@ export class LegacySession implements Session {
       }
     });
     this.flush();
+  }
+
+  /** Ends the session without a closing handshake, which a dead peer would never complete. */
+  terminate(): void {
+    const socket = this.socket;
+    this.socket = undefined;
+    socket?.terminate();
+    this.close();
   }
 
   close(): void {
