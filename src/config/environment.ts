@@ -93,7 +93,7 @@ export class Environment {
   @Max(1_000_000)
   WS_RATE_PER_S: number = 10;
 
-  /** Seconds between server pings; a plain-WebSocket peer that misses one is disconnected. */
+  /** Seconds between server pings on WebSocket connections (Kazoo 4.x and socket.io 0.9); a peer that misses one is disconnected. */
   @Transform(toInt)
   @IsInt()
   @Min(1)
@@ -107,7 +107,7 @@ export class Environment {
   @Max(3600)
   LEGACY_HEARTBEAT_S: number = 5;
 
-  /** socket.io 0.9: seconds of silence after which a session is closed (Kazoo 3.x: 30). */
+  /** socket.io 0.9 over xhr-polling: seconds of silence after which a session is closed (Kazoo 3.x: 30). */
   @Transform(toInt)
   @IsInt()
   @Min(2)
