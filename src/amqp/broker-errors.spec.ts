@@ -9,7 +9,10 @@ describe('refusalOf', () => {
       { code: 404 },
     );
     const refusal = refusalOf(error);
-    expect(refusal).toEqual({ code: 404, reason: "NOT_FOUND - no exchange 'callevt' in vhost '/'" });
+    expect(refusal).toEqual({
+      code: 404,
+      reason: "NOT_FOUND - no exchange 'callevt' in vhost '/'",
+    });
     expect(isMissingExchange(refusal!, 'callevt')).toBe(true);
     expect(isMissingExchange(refusal!, 'presence')).toBe(false);
   });
