@@ -424,18 +424,21 @@ export class QueueBinder
    * channel under other keys' binds.
    */
   private declare(exchange: ExchangeState): Promise<void> {
-    exchange.declaration ??= this.declareOnce(exchange).then(
+    if (exchange.declaration) return exchange.declaration;
+    const declaration: Promise<void> = this.declareOnce(exchange).then(
       () => {
         exchange.problem = undefined;
       },
       (error: unknown) => {
-        exchange.declaration = undefined;
+        // Only this attempt is forgotten: a newer one (after a reconnect) stays.
+        if (exchange.declaration === declaration) exchange.declaration = undefined;
         const refusal = refusalOf(error);
         exchange.problem = refusal ? refusal.reason : messageOf(error);
         throw error;
       },
     );
-    return exchange.declaration;
+    exchange.declaration = declaration;
+    return declaration;
   }
 
   private async declareOnce(exchange: ExchangeState): Promise<void> {
