@@ -5,11 +5,16 @@ import { Environment } from '../config/environment';
 import { NodeIdentity } from '../config/node-identity';
 import { BROKER_BINDINGS } from '../core/subscriptions/ports';
 import { AmqpHealth } from './amqp-health';
+import { BrokerConnection } from './broker-connection';
 import { ExchangeConsumers } from './exchange-consumers';
 import { QueueBinder } from './queue-binder';
 import { RabbitMqLogger } from './rabbitmq.logger';
+import { FIRST_RETRY_MS } from './reconnect-backoff';
 
-/** Kazoo's RabbitMQ: one connection per node, family consumers and on-demand bindings. */
+/**
+ * Kazoo's RabbitMQ: one connection per node (owned by golevelup), one consumer per exchange and
+ * on-demand bindings, both on raw channels of that connection.
+ */
 @Global()
 @Module({
   imports: [
@@ -27,13 +32,15 @@ import { RabbitMqLogger } from './rabbitmq.logger';
         connectionInitOptions: { wait: false },
         connectionManagerOptions: {
           heartbeatIntervalInSeconds: 5,
-          reconnectTimeInSeconds: env.AMQP_RECONNECT_S,
+          // BrokerConnection adjusts this after every attempt: 100 ms doubling to AMQP_RECONNECT_S.
+          reconnectTimeInSeconds: FIRST_RETRY_MS / 1000,
           connectionOptions: { clientProperties: { connection_name: `blackhole ${node.id}` } },
         },
       }),
     }),
   ],
   providers: [
+    BrokerConnection,
     QueueBinder,
     { provide: BROKER_BINDINGS, useExisting: QueueBinder },
     ExchangeConsumers,

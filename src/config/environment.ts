@@ -28,12 +28,25 @@ export class Environment {
   )
   AMQP_URL: string = 'amqp://guest:guest@127.0.0.1:5672';
 
-  /** Fixed delay between two reconnection attempts to RabbitMQ. */
+  /**
+   * Longest delay between two attempts to reconnect to RabbitMQ or to set up a lost consumer
+   * again; the first retry comes after 100 ms and the delay doubles up to this.
+   */
   @Transform(toInt)
   @IsInt()
   @Min(1)
   @Max(300)
   AMQP_RECONNECT_S: number = 2;
+
+  /**
+   * Seconds between passive checks that the exchanges the node binds on still exist (an
+   * exchange deleted on the broker takes the node's bindings with it); 0 turns them off.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(3600)
+  AMQP_EXCHANGE_CHECK_S: number = 10;
 
   /** How many unacknowledged deliveries RabbitMQ may push to one consumer at a time. */
   @Transform(toInt)

@@ -1,26 +1,28 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { KazooPublisher } from '../support/amqp';
+import { BrokerNode } from '../support/broker-node';
 import { EventClient } from '../support/clients';
 import { FakeCrossbar } from '../support/fake-crossbar';
 import { callEvent } from '../support/kazoo-events';
 import { startTestGateway, type TestGateway } from '../support/start-app';
 import { waitUntil } from '../support/wait';
 
-const run = promisify(execFile);
-
-// Restarts the shared RabbitMQ: this suite runs on its own (`npm run test:restart`).
+// Restarts RabbitMQ: a node of its own, so suites on the shared broker are not disturbed.
 jest.setTimeout(120000);
 
 describe('RabbitMQ restart', () => {
+  let node: BrokerNode;
   let crossbar: FakeCrossbar;
   let gateway: TestGateway;
   let client: EventClient;
   let otherClient: EventClient;
 
   beforeAll(async () => {
-    crossbar = await FakeCrossbar.start();
-    gateway = await startTestGateway({ CROSSBAR_URL: crossbar.url, AMQP_RECONNECT_S: '1' });
+    [node, crossbar] = await Promise.all([BrokerNode.start(), FakeCrossbar.start()]);
+    gateway = await startTestGateway({
+      CROSSBAR_URL: crossbar.url,
+      AMQP_URL: node.url(),
+      AMQP_RECONNECT_S: '1',
+    });
     await waitUntil('the gateway to consume', async () =>
       (await gateway.health()).status === 200 ? true : undefined,
     );
@@ -29,8 +31,9 @@ describe('RabbitMQ restart', () => {
   afterAll(async () => {
     client?.close();
     otherClient?.close();
-    await gateway.close();
-    await crossbar.stop();
+    await gateway?.close();
+    await crossbar?.stop();
+    await node?.stop();
   });
 
   it('re-binds by itself: a socket that stayed connected receives new events within 10 s without re-subscribing', async () => {
@@ -50,13 +53,13 @@ describe('RabbitMQ restart', () => {
       expect(ack.status).toBe('success');
     }
 
-    await run('rabbitmqctl', ['stop_app']);
-    await run('rabbitmqctl', ['start_app']);
-    await run('rabbitmqctl', ['await_startup']);
+    await node.ctl('stop_app');
+    await node.ctl('start_app');
+    await node.ctl('await_startup');
     const restartedAt = Date.now();
 
     // Publish repeatedly until the gateway has re-bound; the first delivery marks recovery.
-    const publisher = await KazooPublisher.connect();
+    const publisher = await KazooPublisher.connect(node.url());
     try {
       let attempt = 0;
       await waitUntil(

@@ -50,17 +50,29 @@ export interface BrokerBinding {
   readonly routingKey: string;
 }
 
+/** Which broker `brokerBindings` asks: the shared one by default. */
+export interface BrokerTarget {
+  /** Runs rabbitmqctl against the broker (e.g. `BrokerNode.ctl`). */
+  readonly ctl?: (...args: string[]) => Promise<string>;
+  readonly vhost?: string;
+}
+
 /** Asks RabbitMQ itself which bindings exist on queues whose name starts with `queuePrefix`. */
-export async function brokerBindings(queuePrefix: string): Promise<BrokerBinding[]> {
-  const { stdout } = await run('rabbitmqctl', [
+export async function brokerBindings(
+  queuePrefix: string,
+  target: BrokerTarget = {},
+): Promise<BrokerBinding[]> {
+  const ctl = target.ctl ?? (async (...args: string[]) => (await run('rabbitmqctl', args)).stdout);
+  const stdout = await ctl(
     'list_bindings',
+    ...(target.vhost === undefined ? [] : ['-p', target.vhost]),
     '-q',
     '--formatter',
     'json',
     'source_name',
     'destination_name',
     'routing_key',
-  ]);
+  );
   const rows = JSON.parse(stdout) as {
     source_name: string;
     destination_name: string;

@@ -6,6 +6,7 @@ import { startGateway } from '../../src/bootstrap';
 import { loadEnvironment } from '../../src/config/environment';
 import { NodeIdentity } from '../../src/config/node-identity';
 import type { Clock } from '../../src/core/clock';
+import type { HealthBody } from '../../src/http/health.controller';
 import { AMQP_URL } from './amqp';
 
 export interface TestGateway {
@@ -15,7 +16,7 @@ export interface TestGateway {
   /** Prefix of every queue this node declares on RabbitMQ. */
   readonly queuePrefix: string;
   readonly binder: QueueBinder;
-  health(): Promise<{ status: number; body: { status: string; amqp: { consuming: boolean } } }>;
+  health(): Promise<{ status: number; body: HealthBody }>;
   close(): Promise<void>;
 }
 
