@@ -1,5 +1,5 @@
 // Unit specs sit beside the code; end-to-end specs run against the real RabbitMQ.
-// The broker-restart suite stops RabbitMQ, so it runs alone (`npm run test:restart`).
+// The broker-restart suite restarts a RabbitMQ node of its own; it runs on its own (`npm run test:restart`).
 // Browser specs drive Debian's Chromium (/usr/bin/chromium) through playwright-core.
 const transform = {
   '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', diagnostics: false }],

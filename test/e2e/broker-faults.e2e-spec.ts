@@ -6,6 +6,7 @@ import { documentEvent } from '../support/document-events';
 import { FakeCrossbar } from '../support/fake-crossbar';
 import { callEvent } from '../support/kazoo-events';
 import { startTestGateway, type TestGateway } from '../support/start-app';
+import { TcpGate } from '../support/tcp-gate';
 import { waitUntil } from '../support/wait';
 
 // Deletes exchanges and queues and changes permissions: runs on a RabbitMQ node of its own,
@@ -50,13 +51,16 @@ async function scenario(
     env?: Record<string, string>;
     user?: { name: string; password: string };
     before?: (vhost: string) => Promise<void>;
+    /** A relay between the gateway and the node, to stall or cut the gateway's connection. */
+    gate?: TcpGate;
   } = {},
 ): Promise<Scenario> {
   const vhost = await node.addVhost(prefix);
   await options.before?.(vhost);
-  const url = options.user
+  const direct = options.user
     ? node.url(vhost, options.user.name, options.user.password)
     : node.url(vhost);
+  const url = options.gate ? direct.replace(`:${node.port}/`, `:${options.gate.port}/`) : direct;
   const gateway = await startTestGateway({
     CROSSBAR_URL: crossbar.url,
     AMQP_URL: url,
@@ -318,56 +322,46 @@ describe('a bind the broker refuses', () => {
   });
 });
 
-describe('subscribe acknowledgements under subscription churn', () => {
-  it('answers a subscription whose keys are bound without waiting for other keys', async () => {
-    const s = await scenario('churn');
+describe('subscribe acknowledgements while the broker is slow with other keys', () => {
+  it('answers a subscription whose keys are bound without waiting for broker work on other keys', async () => {
+    const gate = await TcpGate.start({ host: '127.0.0.1', port: node.port });
+    gate.openGate();
+    const s = await scenario('frozen', { gate });
     try {
       const holder = await s.tenant();
       await subscribe(holder, CREATE);
       const measured = await s.tenant();
-      const churners = await Promise.all(Array.from({ length: 20 }, () => s.tenant()));
+      const waiting = await s.tenant();
 
-      let churning = true;
-      const churn = Promise.all(
-        churners.map(async (tenant) => {
-          while (churning) {
-            await tenant.client.subscribe(
-              tenant.token,
-              tenant.accountId,
-              'object.doc_created.user',
-            );
-            await tenant.client.request('unsubscribe', {
-              auth_token: tenant.token,
-              account_id: tenant.accountId,
-            });
-          }
-        }),
+      // From now on the broker hears nothing from the gateway: a new key's bind cannot finish.
+      gate.freeze();
+      const pending = waiting.client.subscribe(
+        waiting.token,
+        waiting.accountId,
+        'object.doc_created.user',
       );
-      const latencies: number[] = [];
-      try {
-        for (let i = 0; i < 30; i++) {
-          const started = process.hrtime.bigint();
-          const ack = await measured.client.subscribe(measured.token, measured.accountId, CREATE);
-          latencies.push(Number(process.hrtime.bigint() - started) / 1e6);
-          expect(ack.status).toBe('success');
-          await measured.client.request('unsubscribe', {
-            auth_token: measured.token,
-            account_id: measured.accountId,
-          });
-        }
-      } finally {
-        churning = false;
-        await churn;
-      }
-      latencies.sort((x, y) => x - y);
-      const median = latencies[Math.floor(latencies.length / 2)];
-      const p95 = latencies[Math.floor(latencies.length * 0.95)];
-      process.stdout.write(
-        `subscribe ack of a bound key under churn: median ${median.toFixed(1)} ms, p95 ${p95.toFixed(1)} ms\n`,
-      );
-      expect(median).toBeLessThan(100);
+      let answered = false;
+      const settled = pending.then((ack) => {
+        answered = true;
+        return ack;
+      });
+      // A key that is bound already needs no broker operation: the ack comes anyway.
+      const ack = await measured.client.subscribe(measured.token, measured.accountId, CREATE);
+      expect(ack).toEqual({ status: 'success', data: { subscribed: [CREATE] } });
+      expect(answered).toBe(false);
+
+      gate.thaw();
+      expect(await settled).toEqual({
+        status: 'success',
+        data: { subscribed: ['object.doc_created.user'] },
+      });
+      const publish = (routingKey: string, body: Json) =>
+        s.publisher.publish('callevt', routingKey, body);
+      await deliversOnlyToItsAccount(publish, measured, holder, 'frozen');
     } finally {
+      gate.thaw();
       await s.close();
+      await gate.stop();
     }
   });
 });

@@ -28,8 +28,9 @@ describe('a broker connection that drops and comes back at once', () => {
     gateway = await startTestGateway({
       CROSSBAR_URL: crossbar.url,
       AMQP_URL: `amqp://guest:guest@127.0.0.1:${gate.port}`,
-      // The default cap: the first retry comes after 100 ms whatever it is.
-      AMQP_RECONNECT_S: '2',
+      // A long cap: a fixed interval would lose 10 s of events; the first retry comes after
+      // 100 ms whatever the cap is.
+      AMQP_RECONNECT_S: '10',
     });
     await waitUntil('the gateway to consume', async () =>
       (await gateway.health()).status === 200 ? true : undefined,
@@ -58,7 +59,7 @@ describe('a broker connection that drops and comes back at once', () => {
     return { accountId, client };
   }
 
-  it('reconnects within a fraction of a second and the same clients receive again', async () => {
+  it('reconnects at once rather than after the retry cap, and the same clients receive again', async () => {
     const a = await tenant();
     const b = await tenant();
     const publishedAt: number[] = [];
@@ -105,7 +106,8 @@ describe('a broker connection that drops and comes back at once', () => {
     process.stdout.write(
       `connection cut: events published during the first ${lostMs} ms were lost (${lost} events at 50/s)\n`,
     );
-    expect(lostMs).toBeLessThan(1000);
+    // Far below the 10 s a fixed reconnect interval would cost, whatever the machine's load.
+    expect(lostMs).toBeLessThan(5000);
     expect(a.client.isDisconnected).toBe(false);
 
     // Isolation holds after the replay: b gets its own marker, published last, and nothing else.

@@ -7,6 +7,9 @@ import type { AddressInfo } from 'node:net';
  */
 export class TcpGate {
   private readonly sockets = new Set<Socket>();
+  private readonly upstreams = new Map<Socket, Socket>();
+  /** Bytes from clients held back while frozen, per client connection, in order. */
+  private held: Map<Socket, Buffer[]> | undefined;
   private open = false;
 
   private constructor(
@@ -37,6 +40,24 @@ export class TcpGate {
     for (const socket of this.sockets) socket.destroy();
   }
 
+  /**
+   * Holds back everything clients send from now on, without closing anything: the broker sees
+   * nothing of what the gateway asks until `thaw()`, as with a broker that is slow to answer.
+   */
+  freeze(): void {
+    this.held ??= new Map();
+  }
+
+  /** Forwards what was held back, in order, and lets bytes through again. */
+  thaw(): void {
+    const held = this.held;
+    this.held = undefined;
+    for (const [client, chunks] of held ?? []) {
+      const upstream = this.upstreams.get(client);
+      for (const chunk of chunks) upstream?.write(chunk);
+    }
+  }
+
   async stop(): Promise<void> {
     this.closeGate();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -53,8 +74,22 @@ export class TcpGate {
       socket.on('close', () => this.sockets.delete(socket));
       socket.on('error', () => socket.destroy());
     }
-    client.pipe(upstream).pipe(client);
-    client.on('close', () => upstream.destroy());
+    this.upstreams.set(client, upstream);
+    client.on('data', (chunk: Buffer) => {
+      const held = this.held;
+      if (!held) {
+        upstream.write(chunk);
+        return;
+      }
+      const chunks = held.get(client) ?? [];
+      chunks.push(chunk);
+      held.set(client, chunks);
+    });
+    upstream.pipe(client);
+    client.on('close', () => {
+      upstream.destroy();
+      this.upstreams.delete(client);
+    });
     upstream.on('close', () => client.destroy());
   }
 }
