@@ -31,7 +31,15 @@ if (process.send) {
       global.gc();
       setImmediate(() => {
         global.gc();
-        reply(message, { heapUsed: process.memoryUsage().heapUsed });
+        const spaces = {};
+        for (const space of require('node:v8').getHeapSpaceStatistics()) {
+          spaces[space.space_name] = Math.round(space.physical_space_size / 1024);
+        }
+        reply(message, {
+          heapUsed: process.memoryUsage().heapUsed,
+          spaces,
+          memory: process.memoryUsage(),
+        });
       });
     } else if (message.type === 'bench:heap-snapshot') {
       require('node:v8').writeHeapSnapshot(message.file);

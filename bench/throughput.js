@@ -28,7 +28,7 @@
  *
  * Options: `--quick` (fewer and shorter rounds). Environment: AMQP_URL, AMQP_PREFETCH (200),
  * BENCH_CLIENTS (1000), BENCH_WORKERS (4), BENCH_ROUNDS (5; 3 quick), BENCH_INGEST_N (messages
- * per ingest round, 10000; 5000 quick), BENCH_FANOUT_N (events per fan-out round, 200; 100
+ * per ingest round, 20000; 5000 quick), BENCH_FANOUT_N (events per fan-out round, 200; 100
  * quick), BENCH_WS (0 skips the plain-WebSocket fan-out), BENCH_ONLY (comma-separated of
  * ingest, fanout, ws), BENCH_PROFILE (comma-separated phases whose measured rounds get a V8
  * CPU profile of the gateway in test-output/profile-<phase>.cpuprofile, summarized after the
@@ -70,7 +70,7 @@ const CONFIG = {
   clients: intEnv('BENCH_CLIENTS', 1000),
   workers: Math.max(1, intEnv('BENCH_WORKERS', 4)),
   rounds: Math.max(1, intEnv('BENCH_ROUNDS', QUICK ? 3 : 5)),
-  ingestN: intEnv('BENCH_INGEST_N', QUICK ? 5000 : 10000),
+  ingestN: intEnv('BENCH_INGEST_N', QUICK ? 5000 : 20000),
   fanoutN: intEnv('BENCH_FANOUT_N', QUICK ? 100 : 200),
   ws: intEnv('BENCH_WS', 1) !== 0,
   totalTimeoutMs: intEnv('BENCH_TIMEOUT_S', 300) * 1000,
@@ -500,6 +500,13 @@ function report(meta, scenarios, memory, isolation) {
       TARGETS.memory,
       false,
     );
+    ratioRow(
+      `   Memory, JS heap per connection`,
+      kib(memory.gateway.heapPerConnectionKiB),
+      kib(memory.raw.heapPerConnectionKiB),
+      undefined,
+      false,
+    );
   }
   ratioRow(
     `   Fan-out, ${CONFIG.clients} Kazoo 4.x WebSocket clients`,
@@ -528,17 +535,20 @@ function report(meta, scenarios, memory, isolation) {
         us(cpu.broker),
       ];
     });
-  lines.push(
-    ...table(
-      ['scenario', 'median', 'unit', 'rounds', 'CPU µs/delivery: server', 'clients', 'broker'],
-      detail,
-      new Set([1, 4, 5, 6]),
-    ),
-  );
-  lines.push(
-    `CPU µs per delivery: user+sys CPU of the process during the measured rounds ÷ deliveries. server: the gateway or the`,
-    `baseline; clients: the worker processes; broker: RabbitMQ${BROKER_PID ? '' : ' (not found: remote broker?)'}. Everything shares ${meta.cpus} cores with whatever else runs.`,
-  );
+  if (detail.length) {
+    lines.push(
+      ...table(
+        ['scenario', 'median', 'unit', 'rounds', 'CPU µs/delivery: server', 'clients', 'broker'],
+        detail,
+        new Set([1, 4, 5, 6]),
+      ),
+    );
+    lines.push(
+      `CPU µs per delivery: user+sys CPU of the process during the measured rounds ÷ deliveries. server: the gateway or the`,
+      `baseline; clients: the worker processes; broker: RabbitMQ${BROKER_PID ? ', including the publishing of each round' : ' (not found: remote broker?)'}.`,
+      `Everything shares ${meta.cpus} cores with whatever else runs.`,
+    );
+  }
   if (memory) {
     const mib = (kib) => `${(kib / 1024).toFixed(1)} MiB`;
     const m = (name, x) =>
@@ -546,7 +556,7 @@ function report(meta, scenarios, memory, isolation) {
       `(heap ${mib(x.loaded.heapUsedKiB)}) → ${x.perConnectionKiB.toFixed(1)} KiB RSS, ${x.heapPerConnectionKiB.toFixed(1)} KiB heap per connection`;
     lines.push(
       '',
-      'Memory (RSS from /proc after a forced GC, idle after a warm-up of 20 connections):',
+      'Memory (RSS from /proc once settled after forced GCs; idle = after 20 connections came and went):',
     );
     lines.push(m('gateway', memory.gateway), m('bare socket.io', memory.raw));
   }

@@ -219,27 +219,33 @@ function vmKiB(pid, field) {
 }
 
 /**
- * RSS of a server process after full GCs: asks its server-probe (loaded with `-r`) to collect,
- * then reads /proc from here. V8 hands freed pages back to the OS lazily, so one reading right
- * after a GC can be megabytes high: this takes the lowest of `readings`, `gapMs` apart.
+ * RSS of a server process once it has settled after full GCs: asks its server-probe (loaded
+ * with `-r`) to collect, then reads /proc from here. V8 gives memory back lazily: the young
+ * generation stays at its grown size (up to ~16 MiB on Node 20) until its memory reducer runs,
+ * seconds later, and freed pages leave RSS later still. So this polls until the new space is
+ * back to at most 1 MiB and RSS moved by less than 256 KiB between two readings.
  */
-async function settledRssKiB(entry, { readings = 5, gapMs = 200 } = {}) {
-  let best;
-  for (let i = 0; i < readings; i++) {
+async function settledRssKiB(entry, { gapMs = 400, maxReadings = 20 } = {}) {
+  let previous;
+  for (let i = 0; i < maxReadings; i++) {
     if (i > 0) await new Promise((resolve) => setTimeout(resolve, gapMs));
     const probe = await entry.request({ type: 'bench:gc' }, STEP_TIMEOUT_MS, `${entry.name} to GC`);
     const reading = {
       rssKiB: vmKiB(entry.pid, 'VmRSS'),
       heapUsedKiB: Math.round(probe.heapUsed / 1024),
+      newSpaceKiB: probe.spaces.new_space,
+      readings: i + 1,
     };
-    if (!best || reading.rssKiB < best.rssKiB)
-      best = {
-        ...reading,
-        heapUsedKiB: Math.min(best ? best.heapUsedKiB : Infinity, reading.heapUsedKiB),
-      };
-    else best.heapUsedKiB = Math.min(best.heapUsedKiB, reading.heapUsedKiB);
+    if (
+      previous &&
+      reading.newSpaceKiB <= 1024 &&
+      Math.abs(reading.rssKiB - previous.rssKiB) < 256
+    ) {
+      return reading;
+    }
+    previous = reading;
   }
-  return best;
+  return { ...previous, unsettled: true };
 }
 
 /** The RabbitMQ node's OS process when the broker is local (for its CPU time), else undefined. */
