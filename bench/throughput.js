@@ -1,1001 +1,618 @@
 'use strict';
 /**
- * `npm run bench`: Blackhole's throughput, reported as ratios against raw RabbitMQ and raw
- * socket.io measured in the same run on the same machine (never as absolute thresholds).
+ * `npm run bench`: Blackhole against raw baselines measured in the same run, on the same
+ * machine, interleaved round by round (never as timed assertions in tests). Three ratios:
  *
- * Runs against the BUILT app (`npm run build` first): the gateway is `node dist/main.js` in a
- * child process of its own (process group), authenticating against the Crossbar stand-in from
- * `dist/demo/`, which runs in this process. Kazoo-shaped CHANNEL_CREATE events are published on
- * the `callevt` topic exchange of the local RabbitMQ.
+ *   1. Ingest   messages/s the gateway consumes from `callevt` and sends to one subscribed
+ *               socket.io client ÷ a plain amqplib consumer (own exchange, queue bound the same
+ *               way, same prefetch, manual acks, same bodies). Target ≥ 0.80.
+ *   2. Fan-out  deliveries/s to 1,000 socket.io v4 clients of one account bound to
+ *               `call.CHANNEL_CREATE.*` ÷ a bare socket.io 4.8.3 server doing `io.emit` of the
+ *               same payloads to 1,000 clients. Target ≥ 0.85. (Kazoo 4.x plain-WebSocket
+ *               fan-out vs a bare `ws` server is shown too, without a target.)
+ *   3. Memory   RSS per subscribed connection of the gateway ÷ per connection of the bare
+ *               socket.io server, each (RSS with N clients − RSS idle) / N after a forced GC.
+ *               Target ≤ 1.20.
  *
- * Scenarios (each repeated BENCH_REPS times after a small warm-up; the median is reported):
- *   raw-amqp            amqplib consumer, noAck, exclusive queue on call.CHANNEL_CREATE.*
- *   raw-amqp-ack        the same with manual acks and prefetch 200, as the gateway consumes
- *   bh-sio-1            Blackhole, 1 socket.io v4 client
- *   bh-ws-1             Blackhole, 1 Kazoo 4.x plain-WebSocket client
- *   bh-sio-k-clean      Blackhole, K socket.io v4 clients on one account
- *   bh-sio-k            the same with as many events of another account interleaved (isolation
- *                       check: none may reach the clients; prints PASS/FAIL)
- *   raw-sio-k           plain socket.io server, io.emit to K clients (encoded once)
- *   raw-sio-k-each      plain socket.io server, socket.emit per client (encoded per socket,
- *                       the way Blackhole's sessions emit)
+ * How a round is timed, the same way for a server and its baseline:
+ *   - Ingest: the consumer process (gateway or raw consumer) is stopped (SIGSTOP) while the
+ *     round's messages are published and confirmed, so its queue is full; the clock runs from
+ *     SIGCONT to the last receipt (the client's, or the raw consumer's ack). The publisher is
+ *     not part of either measurement.
+ *   - Fan-out: the gateway is stopped while the round's events are published, then resumed;
+ *     the baseline server gets its payloads over IPC ahead of time, then a `go`. The clock runs
+ *     until every client has every event.
+ * Clients live in BENCH_WORKERS child processes (bench/client-worker.js), thin clients that
+ * count frames without decoding them, connected to the gateway and the baselines alike.
+ * RSS is read from /proc of the server processes after a GC (bench/server-probe.js).
  *
- * Environment: AMQP_URL, BENCH_N (messages per run, 20000), BENCH_K (clients, 20), BENCH_N_K
- * (messages per run of the K-client scenarios, BENCH_N / 4), BENCH_REPS (3),
- * BENCH_WARMUP (messages, 2000), BENCH_RUN_TIMEOUT_S (60), BENCH_TIMEOUT_S (whole run, 300),
- * BENCH_GATEWAY_NODE_ARGS (extra node flags for the gateway child, e.g. "--prof" to profile it),
- * BENCH_ONLY (comma-separated scenario ids, to profile or iterate on one of them).
- * Output: a table on stdout and the same as JSON in test-output/bench.json. Exit code 1 when a
- * run fails or the isolation check does not pass.
+ * Options: `--quick` (fewer and shorter rounds). Environment: AMQP_URL, AMQP_PREFETCH (200),
+ * BENCH_CLIENTS (1000), BENCH_WORKERS (4), BENCH_ROUNDS (5; 3 quick), BENCH_INGEST_N (messages
+ * per ingest round, 20000; 5000 quick), BENCH_FANOUT_N (events per fan-out round, 200; 100
+ * quick), BENCH_WS (0 skips the plain-WebSocket fan-out), BENCH_ONLY (comma-separated of
+ * ingest, fanout, ws), BENCH_PROFILE (comma-separated phases whose measured rounds get a V8
+ * CPU profile of the gateway in test-output/profile-<phase>.cpuprofile, summarized after the
+ * table, with src/ lines from the source maps; profiling slows the gateway, so ratios of such
+ * a run are not comparable), BENCH_GATEWAY_NODE_ARGS (extra node flags for the gateway),
+ * BENCH_HEAP_SNAPSHOTS (1: heap snapshots of both socket.io servers idle and with the clients,
+ * in test-output/, and what the connections added by constructor), BENCH_TIMEOUT_S (whole
+ * run, 300).
+ * Output: the table on stdout, the same as JSON in test-output/bench.json. Exit code 1 when a
+ * run fails or the isolation check does not pass; a missed target only prints FAIL, since
+ * timings on a shared machine are not a verdict on a commit.
  */
-const { spawn, fork } = require('node:child_process');
 const { randomBytes } = require('node:crypto');
-const { once } = require('node:events');
 const fs = require('node:fs');
-const http = require('node:http');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
+const amqp = require('amqplib');
+
+const S = require('./lib/support');
+const { buildMessages, publishAll, callEvent } = require('./lib/messages');
 
 const ROOT = path.resolve(__dirname, '..');
-const amqp = require('amqplib');
-const { io: ioClient } = require('socket.io-client');
-const { WebSocket } = require('ws');
+const QUICK = process.argv.includes('--quick') || process.env.BENCH_QUICK === '1';
 
 function intEnv(name, fallback) {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0) {
-    throw new Error(`${name} must be a positive integer, got "${raw}"`);
+  if (!Number.isInteger(value) || value < 0) {
+    throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
   }
   return value;
 }
 
 const CONFIG = {
   amqpUrl: process.env.AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672',
-  n: intEnv('BENCH_N', 20000),
-  k: intEnv('BENCH_K', 20),
-  // K-client runs move K times as many events: fewer messages keep them to a few seconds.
-  nK: intEnv('BENCH_N_K', Math.max(1, Math.round(intEnv('BENCH_N', 20000) / 4))),
-  reps: intEnv('BENCH_REPS', 3),
-  warmup: intEnv('BENCH_WARMUP', 2000),
-  runTimeoutMs: intEnv('BENCH_RUN_TIMEOUT_S', 60) * 1000,
+  prefetch: intEnv('AMQP_PREFETCH', 200),
+  clients: intEnv('BENCH_CLIENTS', 1000),
+  workers: Math.max(1, intEnv('BENCH_WORKERS', 4)),
+  rounds: Math.max(1, intEnv('BENCH_ROUNDS', QUICK ? 3 : 5)),
+  ingestN: intEnv('BENCH_INGEST_N', QUICK ? 5000 : 20000),
+  fanoutN: intEnv('BENCH_FANOUT_N', QUICK ? 100 : 200),
+  ws: intEnv('BENCH_WS', 1) !== 0,
   totalTimeoutMs: intEnv('BENCH_TIMEOUT_S', 300) * 1000,
+  heapSnapshots: intEnv('BENCH_HEAP_SNAPSHOTS', 0) !== 0,
+  profile: (process.env.BENCH_PROFILE || '').split(',').filter(Boolean),
   only: (process.env.BENCH_ONLY || '')
     .split(',')
     .map((id) => id.trim())
     .filter(Boolean),
 };
-const wanted = (...ids) => CONFIG.only.length === 0 || ids.some((id) => CONFIG.only.includes(id));
-const EXCHANGE = 'callevt';
+const wanted = (phase) => CONFIG.only.length === 0 || CONFIG.only.includes(phase);
+const TARGETS = { ingest: 0.8, fanout: 0.85, memory: 1.2 };
+
+const CALL_EXCHANGE = 'callevt';
 const BINDING = 'call.CHANNEL_CREATE.*';
-const STEP_TIMEOUT_MS = 15000;
-const OUTPUT = path.join(ROOT, 'test-output', 'bench.json');
-const CLK_TCK = 100; // Linux USER_HZ; /proc/<pid>/stat counts CPU time in these ticks
 const RUN_ID = randomBytes(3).toString('hex');
+/** The baseline's own exchange and queue: nothing of Kazoo's is touched. */
+const RAW_EXCHANGE = `bench.${RUN_ID}.callevt`;
+const RAW_QUEUE = `bench.${RUN_ID}.ingest`;
+const OUTPUT = path.join(ROOT, 'test-output', 'bench.json');
+const ROUND_TIMEOUT_MS = 60000;
+const BROKER_PID = S.findBrokerPid(CONFIG.amqpUrl);
+
+let prefixCounter = 0;
+/** Unique to one round: Call-IDs are `<prefix><i>`, and `n` ends it so no prefix contains another. */
+const newPrefix = (tag) => `bench${RUN_ID}${tag}${++prefixCounter}n`;
 
 // ---------------------------------------------------------------------------------------------
-// Child processes: each in its own process group, killed (group-wide) on every way out.
+// Processes.
 
-const children = new Map(); // pid → { name, child, exited, output }
+const SERVER_PROBE = path.join(__dirname, 'server-probe.js');
 
-/**
- * Rejects as soon as something the measurements depend on breaks (a child process dies, a client
- * is disconnected): every wait for receipts races with it, so a failure surfaces at once
- * instead of at the run's timeout.
- */
-let abortRun;
-const aborted = new Promise((_, reject) => (abortRun = reject));
-aborted.catch(() => {}); // observed through the races below
-
-function track(name, child) {
-  const entry = { name, child, output: '', exited: undefined, stopping: false };
-  entry.exited = new Promise((resolve) =>
-    child.once('exit', (code, signal) => {
-      children.delete(child.pid);
-      if (!entry.stopping) {
-        abortRun(
-          new Error(
-            `${name} exited unexpectedly (code ${code}, signal ${signal})` +
-              (entry.output ? `; its last output:\n${entry.output.trimEnd()}` : ''),
-          ),
-        );
-      }
-      resolve({ code, signal });
-    }),
+async function startGateway(crossbarUrl) {
+  const port = await S.freePort();
+  const extra = (process.env.BENCH_GATEWAY_NODE_ARGS || '').split(/\s+/).filter(Boolean);
+  const entry = S.startNode(
+    'gateway (node dist/main.js)',
+    ['--expose-gc', '-r', SERVER_PROBE, ...extra, path.join(ROOT, 'dist', 'main.js')],
+    {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        CROSSBAR_URL: crossbarUrl,
+        AMQP_URL: CONFIG.amqpUrl,
+        AMQP_PREFETCH: String(CONFIG.prefetch),
+        LOG_LEVEL: 'warn',
+      },
+    },
   );
-  const keep = (chunk) => {
-    entry.output = (entry.output + chunk.toString('utf8')).slice(-4000);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  children.set(child.pid, entry);
+  entry.url = `http://127.0.0.1:${port}`;
+  await S.pollUntil(async () => (await S.getJson(`${entry.url}/health`, 1000)).status === 200, {
+    timeoutMs: 30000,
+    intervalMs: 100,
+    what: `the gateway's GET /health to answer 200`,
+  });
   return entry;
 }
 
-function killGroup(pid, signal) {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // already gone
-  }
+async function startRawServer(name, script, nodeArgs = []) {
+  const entry = S.startNode(name, [...nodeArgs, path.join(__dirname, script)], { cwd: ROOT });
+  const { port } = await S.firstMessage(entry, 'listening');
+  entry.url = `http://127.0.0.1:${port}`;
+  return entry;
 }
 
-async function stopChild(entry) {
-  entry.stopping = true;
-  if (!children.has(entry.child.pid)) return;
-  killGroup(entry.child.pid, 'SIGTERM');
-  try {
-    await deadline(entry.exited, 5000, `${entry.name} to exit after SIGTERM`);
-  } catch {
-    killGroup(entry.child.pid, 'SIGKILL');
-    await deadline(entry.exited, 5000, `${entry.name} to exit after SIGKILL`).catch(() => {});
-  }
+async function startRawConsumer() {
+  const entry = S.startNode(
+    'raw amqplib consumer',
+    [path.join(__dirname, 'raw-amqp-consumer.js')],
+    {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        AMQP_URL: CONFIG.amqpUrl,
+        BENCH_EXCHANGE: RAW_EXCHANGE,
+        BENCH_QUEUE: RAW_QUEUE,
+        BENCH_BINDING: BINDING,
+        BENCH_PREFETCH: String(CONFIG.prefetch),
+      },
+    },
+  );
+  await S.firstMessage(entry, 'listening');
+  return entry;
 }
 
-process.on('exit', () => {
-  for (const pid of children.keys()) killGroup(pid, 'SIGKILL');
-});
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(signal, () => {
-    process.stderr.write(`\nbench: ${signal} received, stopping child processes\n`);
-    process.exit(130);
-  });
-}
-
-// ---------------------------------------------------------------------------------------------
-// Waiting: every wait has a deadline and says what it was waiting for.
-
-function deadline(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** Polls `probe` every `intervalMs` until it returns a truthy value; only for external state. */
-async function pollUntil(probe, { timeoutMs, intervalMs, what }) {
-  const end = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > end) {
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${last.message})` : ''}`,
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-}
-
-/** Counts receipts of one run; resolves when every receiver has `perReceiver` of them. */
-class Completion {
-  constructor(receivers, perReceiver, prefix, what) {
-    this.perReceiver = perReceiver;
-    this.prefix = prefix;
-    this.what = what;
-    this.counts = new Array(receivers).fill(0);
-    this.total = 0;
-    this.target = receivers * perReceiver;
-    this.lastAt = 0;
-    this.promise = new Promise((resolve) => (this.resolve = resolve));
-  }
-
-  hit(receiver) {
-    this.counts[receiver]++;
-    if (++this.total === this.target) {
-      this.lastAt = performance.now();
-      this.resolve();
-    }
-  }
-
-  async wait(ms) {
-    try {
-      await deadline(Promise.race([this.promise, aborted]), ms, this.what);
-    } catch (error) {
-      error.message += ` (received ${this.total} of ${this.target})`;
-      throw error;
-    }
-    const uneven = this.counts.findIndex((count) => count !== this.perReceiver);
-    if (uneven !== -1) {
-      throw new Error(
-        `${this.what}: receiver ${uneven} got ${this.counts[uneven]} events, expected ${this.perReceiver}`,
-      );
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Processes, ports, HTTP, /proc.
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function getJson(url, timeoutMs = 2000) {
-  return new Promise((resolve, reject) => {
-    const request = http.get(url, { timeout: timeoutMs }, (response) => {
-      let body = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk) => (body += chunk));
-      response.on('end', () => {
-        let json;
-        try {
-          json = JSON.parse(body);
-        } catch {
-          json = undefined;
+/** Tracks `done` reports of the workers: (group, prefix) → workers still to report. */
+class Workers {
+  constructor(count) {
+    this.list = Array.from({ length: count }, (_, i) =>
+      S.startNode(`client worker ${i}`, [path.join(__dirname, 'client-worker.js')], { cwd: ROOT }),
+    );
+    this.waiting = new Map();
+    for (const worker of this.list) {
+      worker.child.on('message', (message) => {
+        if (message && message.type === 'done') {
+          const key = `${message.group}\u0000${message.prefix}`;
+          const wait = this.waiting.get(key);
+          if (wait && --wait.left === 0) {
+            this.waiting.delete(key);
+            wait.resolve(performance.now());
+          }
         }
-        resolve({ status: response.statusCode, body: json });
       });
-    });
-    request.on('timeout', () => request.destroy(new Error(`GET ${url} timed out`)));
-    request.on('error', reject);
-  });
-}
-
-/** utime + stime of a process, in seconds. */
-function cpuSeconds(pid) {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // fields 14 and 15 of stat(5)
-}
-
-/** A `Vm*` line of /proc/<pid>/status, in KiB. */
-function vmKiB(pid, field) {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
-  return match ? Number(match[1]) : undefined;
-}
-
-async function startGateway(crossbarUrl) {
-  const port = await freePort();
-  const extraArgs = (process.env.BENCH_GATEWAY_NODE_ARGS || '').split(/\s+/).filter(Boolean);
-  const child = spawn(process.execPath, [...extraArgs, path.join(ROOT, 'dist', 'main.js')], {
-    cwd: ROOT,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: {
-      ...process.env,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      CROSSBAR_URL: crossbarUrl,
-      AMQP_URL: CONFIG.amqpUrl,
-      LOG_LEVEL: 'warn',
-    },
-  });
-  const entry = track('gateway (node dist/main.js)', child);
-  const url = `http://127.0.0.1:${port}`;
-  let exited;
-  entry.exited.then((status) => (exited = status));
-  await pollUntil(
-    async () => {
-      if (exited) {
-        throw new Error(
-          `the gateway exited during boot (${JSON.stringify(exited)}):\n${entry.output}`,
-        );
-      }
-      return (await getJson(`${url}/health`, 1000)).status === 200;
-    },
-    { timeoutMs: 30000, intervalMs: 100, what: `GET ${url}/health to answer 200` },
-  ).catch((error) => {
-    if (exited)
-      throw new Error(
-        `the gateway exited during boot (${JSON.stringify(exited)}):\n${entry.output}`,
-      );
-    throw error;
-  });
-  return { entry, pid: child.pid, port, url };
-}
-
-/** The gateway's event counters from GET /health. */
-async function healthEvents(gateway) {
-  const { status, body } = await deadline(
-    getJson(`${gateway.url}/health`),
-    STEP_TIMEOUT_MS,
-    'GET /health',
-  );
-  if (!body || typeof body.events !== 'object') {
-    throw new Error(`GET /health answered ${status} without event counters`);
-  }
-  return body.events;
-}
-
-/** Runs `body`, then stops the child; on failure, shows the child's last output first. */
-async function withChild(entry, body) {
-  try {
-    await body();
-  } catch (error) {
-    if (entry.output) log(`--- last output of ${entry.name} ---\n${entry.output.trimEnd()}\n---`);
-    throw error;
-  } finally {
-    await stopChild(entry);
-  }
-}
-
-async function startRawSocketIo() {
-  const child = fork(path.join(__dirname, 'raw-socketio-server.js'), [], {
-    cwd: ROOT,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-  });
-  const entry = track('raw socket.io server', child);
-  const [message] = await deadline(
-    once(child, 'message'),
-    STEP_TIMEOUT_MS,
-    'the raw socket.io server to listen',
-  );
-  if (message.type !== 'listening')
-    throw new Error(`raw socket.io server said ${JSON.stringify(message)}`);
-  return { entry, child, pid: child.pid, url: `http://127.0.0.1:${message.port}` };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Messages.
-
-const FIXTURE = JSON.parse(
-  fs.readFileSync(
-    path.join(ROOT, 'test', 'fixtures', 'call', '01-socketio-3.22-CHANNEL_CREATE.json'),
-    'utf8',
-  ),
-).args;
-
-function callEvent(accountId, id) {
-  return {
-    ...FIXTURE,
-    'Call-ID': id,
-    'Msg-ID': id,
-    'Custom-Channel-Vars': { ...FIXTURE['Custom-Channel-Vars'], 'Account-ID': accountId },
-  };
-}
-
-let runCounter = 0;
-/** A prefix unique to one run: ids (Call-ID = Msg-ID) are `<prefix><i>`, routing-key safe. */
-function newPrefix(tag) {
-  return `bench${RUN_ID}${tag}${++runCounter}n`;
-}
-
-/** Pre-serialized messages (built before the clock starts). */
-function buildMessages(accountId, prefix, count) {
-  const messages = new Array(count);
-  for (let i = 0; i < count; i++) {
-    const id = `${prefix}${i}`;
-    messages[i] = {
-      routingKey: `call.CHANNEL_CREATE.${id}`,
-      content: Buffer.from(JSON.stringify(callEvent(accountId, id))),
-    };
-  }
-  return messages;
-}
-
-/** Publishes in order, honouring the channel's back-pressure, then waits for every confirm. */
-async function publishAll(channel, messages) {
-  for (let i = 0; i < messages.length; i++) {
-    const { routingKey, content } = messages[i];
-    const ok = channel.publish(EXCHANGE, routingKey, content, { contentType: 'application/json' });
-    if (!ok) await deadline(once(channel, 'drain'), STEP_TIMEOUT_MS, 'the AMQP channel to drain');
-    // Let receivers in this process run now and then.
-    else if ((i & 255) === 255) await new Promise(setImmediate);
-  }
-  await deadline(channel.waitForConfirms(), CONFIG.runTimeoutMs, 'publisher confirms');
-}
-
-// ---------------------------------------------------------------------------------------------
-// Clients.
-
-async function connectSocketIo(url, count) {
-  return deadline(
-    Promise.all(
-      Array.from(
-        { length: count },
-        () =>
-          new Promise((resolve, reject) => {
-            const socket = ioClient(url, {
-              transports: ['websocket'],
-              forceNew: true,
-              reconnection: false,
-              timeout: STEP_TIMEOUT_MS,
-            });
-            socket.once('connect', () => resolve(socket));
-            socket.once('connect_error', (error) =>
-              reject(new Error(`socket.io connect to ${url} failed: ${error.message}`)),
-            );
-          }),
-      ),
-    ),
-    STEP_TIMEOUT_MS,
-    `${count} socket.io client(s) to connect to ${url}`,
-  );
-}
-
-async function subscribeSocketIo(socket, token, accountId) {
-  const ack = await deadline(
-    socket.timeout(STEP_TIMEOUT_MS).emitWithAck('subscribe', {
-      auth_token: token,
-      account_id: accountId,
-      binding: BINDING,
-    }),
-    STEP_TIMEOUT_MS + 1000,
-    'the socket.io subscribe ack',
-  );
-  if (!ack || ack.status !== 'success') throw new Error(`subscribe failed: ${JSON.stringify(ack)}`);
-}
-
-async function connectKazooWs(port, token, accountId) {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
-  await deadline(once(ws, 'open'), STEP_TIMEOUT_MS, 'the Kazoo 4.x WebSocket to open');
-  const reply = new Promise((resolve) => {
-    const onMessage = (data) => {
-      const frame = JSON.parse(data.toString('utf8'));
-      if (frame.action === 'reply' && frame.request_id === 'bench-subscribe') {
-        ws.off('message', onMessage);
-        resolve(frame);
-      }
-    };
-    ws.on('message', onMessage);
-  });
-  ws.send(
-    JSON.stringify({
-      action: 'subscribe',
-      auth_token: token,
-      request_id: 'bench-subscribe',
-      data: { account_id: accountId, binding: BINDING },
-    }),
-  );
-  const frame = await deadline(reply, STEP_TIMEOUT_MS, 'the Kazoo 4.x subscribe reply');
-  if (frame.status !== 'success') throw new Error(`ws subscribe failed: ${JSON.stringify(frame)}`);
-  return ws;
-}
-
-async function closeSocketIo(sockets) {
-  await deadline(
-    Promise.all(
-      sockets.map((socket) => {
-        if (!socket.connected) return undefined;
-        const closed = once(socket, 'disconnect');
-        socket.disconnect();
-        return closed;
-      }),
-    ),
-    STEP_TIMEOUT_MS,
-    'socket.io clients to disconnect',
-  );
-}
-
-async function closeWs(ws) {
-  if (ws.readyState === WebSocket.CLOSED) return;
-  const closed = once(ws, 'close');
-  ws.close();
-  await deadline(closed, STEP_TIMEOUT_MS, 'the WebSocket to close');
-}
-
-// ---------------------------------------------------------------------------------------------
-// Scenario runner.
-
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
-
-const results = {};
-const log = (line) => process.stderr.write(`${line}\n`);
-
-/** The RabbitMQ node's OS process when the broker is local (for its CPU time), else undefined. */
-function findBrokerPid() {
-  if (!/@(127\.0\.0\.1|localhost)(:|\/|$)/.test(CONFIG.amqpUrl)) return undefined;
-  const pids = [];
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      if (fs.readFileSync(`/proc/${name}/comm`, 'utf8').trim() !== 'beam.smp') continue;
-      if (fs.readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('rabbit'))
-        pids.push(Number(name));
-    } catch {
-      // gone, or not ours to read
     }
+    this.members = new Map(); // group → workers holding some of its clients
+    this.ready = Promise.all(this.list.map((worker) => S.firstMessage(worker, 'ready')));
   }
-  return pids.length === 1 ? pids[0] : undefined;
-}
-const BROKER_PID = findBrokerPid();
 
-/** CPU seconds so far of the server under test, this process (publisher + clients), the broker. */
-function cpuSnapshot(serverPid) {
-  const own = process.cpuUsage();
-  const safe = (pid) => {
+  get pids() {
+    return this.list.map((w) => w.pid);
+  }
+
+  /** Spreads `count` clients of a group evenly over the workers (or puts them on one). */
+  async connect(group, { kind, url, count, accountId, subscribe, spread = true }) {
+    const shares = spread
+      ? this.list.map(
+          (_, i) => Math.floor(count / this.list.length) + (i < count % this.list.length ? 1 : 0),
+        )
+      : this.list.map((_, i) => (i === 0 ? count : 0));
+    const holders = [];
+    await Promise.all(
+      this.list.map((worker, i) => {
+        if (shares[i] === 0) return undefined;
+        holders.push(worker);
+        return worker.request(
+          { type: 'connect', group, kind, url, count: shares[i], accountId, subscribe },
+          120000,
+          `${shares[i]} ${kind} clients of ${group} to connect (worker ${i})`,
+        );
+      }),
+    );
+    this.members.set(group, holders);
+  }
+
+  /**
+   * Arms a round on every worker of `group`; resolves with `{done}`, a promise of the time the
+   * last worker reported (wrapped, or awaiting this would wait for the round itself).
+   */
+  async expect(group, prefix, n) {
+    const holders = this.members.get(group);
+    const done = new Promise((resolve) =>
+      this.waiting.set(`${group}\u0000${prefix}`, { left: holders.length, resolve }),
+    );
+    await Promise.all(holders.map((w) => w.request({ type: 'expect', group, prefix, n })));
+    return { done };
+  }
+
+  async close(group) {
+    const holders = this.members.get(group) || [];
+    await Promise.all(holders.map((w) => w.request({ type: 'close', group }, 60000)));
+    this.members.delete(group);
+  }
+
+  /** foreign/stray counters of every group, summed over workers. */
+  async counts() {
+    const totals = {};
+    for (const worker of this.list) {
+      const { groups } = await worker.request({ type: 'counts' });
+      for (const [name, c] of Object.entries(groups)) {
+        const t = (totals[name] ??= { clients: 0, foreign: 0, stray: 0 });
+        t.clients += c.clients;
+        t.foreign += c.foreign;
+        t.stray += c.stray;
+      }
+    }
+    return totals;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rounds: each returns {ms, deliveries, cpu: {server, clients, broker}} (CPU seconds).
+
+function cpuNow(serverPid, workerPids) {
+  const read = (pid) => {
     try {
-      return pid === undefined ? undefined : cpuSeconds(pid);
+      return S.cpuSeconds(pid);
     } catch {
       return undefined;
     }
   };
   return {
-    server: safe(serverPid),
-    bench: (own.user + own.system) / 1e6,
-    broker: safe(BROKER_PID),
+    server: read(serverPid),
+    clients: workerPids.reduce((sum, pid) => sum + (read(pid) || 0), 0),
+    broker: BROKER_PID === undefined ? undefined : read(BROKER_PID),
   };
+}
+
+function cpuDelta(before, after) {
+  const delta = {};
+  for (const key of Object.keys(before)) {
+    if (before[key] !== undefined && after[key] !== undefined)
+      delta[key] = after[key] - before[key];
+  }
+  return delta;
 }
 
 /**
- * Runs `runOnce(count, measured)` after a warm-up of BENCH_WARMUP messages, then BENCH_REPS
- * times with `messages` messages; each call returns {ms, items}. Records the CPU time spent over the measured runs by the
- * server under test (`serverPid`), by this process and by the broker, per delivery.
+ * Stops `consumer` while `messages` are published to `exchange` and confirmed, resumes it and
+ * waits for `done` (a promise of the time of the last receipt).
  */
-async function scenario(id, label, unit, { messages, deliveriesPerMessage, serverPid }, runOnce) {
-  log(`- ${label}: warm-up`);
-  await runOnce(Math.min(CONFIG.warmup, messages), false);
-  const before = cpuSnapshot(serverPid);
-  const runs = [];
-  for (let rep = 0; rep < CONFIG.reps; rep++) {
-    const { ms, items } = await runOnce(messages, true);
-    runs.push({ ms: Math.round(ms), rate: Math.round((items * 1000) / ms) });
-    log(
-      `  run ${rep + 1}/${CONFIG.reps}: ${fmt(runs[rep].rate)} ${unit} (${(ms / 1000).toFixed(2)} s)`,
-    );
-  }
-  const after = cpuSnapshot(serverPid);
-  let serverPeakRssKiB;
+async function drainRound(consumer, publisher, exchange, messages, done, workerPids) {
+  const before = cpuNow(consumer.pid, workerPids);
+  process.kill(consumer.pid, 'SIGSTOP');
   try {
-    serverPeakRssKiB = serverPid === undefined ? undefined : vmKiB(serverPid, 'VmHWM');
-  } catch {
-    serverPeakRssKiB = undefined;
+    await publishAll(publisher, exchange, messages, {
+      deadline: S.deadline,
+      timeoutMs: ROUND_TIMEOUT_MS,
+    });
+  } finally {
+    process.kill(consumer.pid, 'SIGCONT');
   }
-  const deliveries = messages * deliveriesPerMessage * CONFIG.reps;
-  const wallSeconds = runs.reduce((sum, r) => sum + r.ms, 0) / 1000;
-  const cpu = {};
-  const perDelivery = {};
-  const coresBusy = {};
-  for (const key of Object.keys(before)) {
-    if (before[key] === undefined || after[key] === undefined) continue;
-    const seconds = after[key] - before[key];
-    cpu[key] = round(seconds, 2);
-    perDelivery[key] = round((seconds * 1e6) / deliveries, 1);
-    coresBusy[key] = round(seconds / wallSeconds, 2);
-  }
-  results[id] = {
-    label,
-    unit,
-    messagesPerRun: messages,
-    deliveriesPerRun: messages * deliveriesPerMessage,
-    median: median(runs.map((r) => r.rate)),
-    runs,
-    cpuSeconds: cpu,
-    cpuMicrosPerDelivery: perDelivery,
-    coresBusy,
-    serverPeakRssKiB,
-  };
-  return results[id];
-}
-
-const round = (value, digits) => Number(value.toFixed(digits));
-const fmt = (value) => Math.round(value).toLocaleString('en-US');
-
-// ---------------------------------------------------------------------------------------------
-// Measurements.
-
-async function measureRawAmqp(publisher, { ack }) {
-  const connection = await deadline(
-    amqp.connect(CONFIG.amqpUrl),
-    STEP_TIMEOUT_MS,
-    'RabbitMQ (consumer connection)',
+  const t0 = performance.now();
+  const last = await S.deadline(
+    done,
+    ROUND_TIMEOUT_MS,
+    `${consumer.name} to drain ${messages.length} messages`,
   );
-  try {
-    const channel = await connection.createChannel();
-    if (ack) await channel.prefetch(200);
-    const { queue } = await channel.assertQueue('', {
-      exclusive: true,
-      autoDelete: true,
-      durable: false,
-    });
-    await channel.bindQueue(queue, EXCHANGE, BINDING);
-    let current;
-    await channel.consume(
-      queue,
-      (message) => {
-        if (!message) return;
-        if (ack) channel.ack(message);
-        // Other users of the broker may publish call.CHANNEL_CREATE too: count only ours.
-        if (current && message.fields.routingKey.startsWith(current.prefix)) current.hit(0);
-      },
-      { noAck: !ack },
-    );
-    const id = ack ? 'raw-amqp-ack' : 'raw-amqp';
-    const label = ack
-      ? 'raw RabbitMQ, 1 consumer, ack + prefetch 200'
-      : 'raw RabbitMQ, 1 consumer, noAck';
-    const options = { messages: CONFIG.n, deliveriesPerMessage: 1, serverPid: undefined };
-    return await scenario(id, label, 'msg/s', options, async (count) => {
-      const prefix = newPrefix('q');
-      const messages = buildMessages(BENCH_ACCOUNT, prefix, count);
-      current = new Completion(
-        1,
-        count,
-        `call.CHANNEL_CREATE.${prefix}`,
-        `${count} raw AMQP deliveries`,
-      );
-      const t0 = performance.now();
-      await publishAll(publisher, messages);
-      await current.wait(CONFIG.runTimeoutMs);
-      return { ms: current.lastAt - t0, items: count };
-    });
-  } finally {
-    await connection.close().catch(() => {});
-  }
+  return { ms: last - t0, cpu: cpuDelta(before, cpuNow(consumer.pid, workerPids)) };
 }
 
-let BENCH_ACCOUNT;
-let OTHER_ACCOUNT;
+async function gatewayIngestRound(ctx, n) {
+  const prefix = newPrefix('i');
+  const messages = buildMessages(ctx.accounts.ingest, prefix, n);
+  const { done } = await ctx.workers.expect('gw-ingest', prefix, n);
+  const round = await drainRound(
+    ctx.gateway,
+    ctx.publisher,
+    CALL_EXCHANGE,
+    messages,
+    done,
+    ctx.workers.pids,
+  );
+  return { ...round, deliveries: n };
+}
 
-/** Wires Blackhole socket.io clients to `state.current` and the isolation counters. */
-function listenSocketIo(sockets, state) {
-  sockets.forEach((socket, index) => {
-    socket.on('CHANNEL_CREATE', (event) => {
-      const account =
-        event && event['Custom-Channel-Vars'] && event['Custom-Channel-Vars']['Account-ID'];
-      if (account !== BENCH_ACCOUNT) {
-        state.foreign++;
-        return;
+async function rawIngestRound(ctx, n) {
+  const prefix = newPrefix('r');
+  const messages = buildMessages(ctx.accounts.ingest, prefix, n);
+  const done = new Promise((resolve) => {
+    const onMessage = (message) => {
+      if (message && message.type === 'done' && message.prefix === prefix) {
+        ctx.rawConsumer.child.off('message', onMessage);
+        resolve(performance.now());
       }
-      const current = state.current;
-      if (current && event['Call-ID'].startsWith(current.prefix)) current.hit(index);
-      else state.stray++;
-    });
-    socket.on('auth_failure', (e) => state.errors.push(`auth_failure: ${JSON.stringify(e)}`));
-    socket.on('error', (e) => state.errors.push(`error: ${JSON.stringify(e)}`));
-    socket.on('disconnect', (reason) => {
-      if (!state.closing)
-        abortRun(new Error(`socket.io client ${index} was disconnected: ${reason}`));
-    });
-  });
-}
-
-/** `id`: bh-sio-1, bh-sio-k-clean or bh-sio-k (the latter interleaves the other account). */
-async function measureGatewaySocketIo(gateway, publisher, token, id) {
-  const clients = id === 'bh-sio-1' ? 1 : CONFIG.k;
-  const withIsolation = id === 'bh-sio-k';
-  const sockets = await connectSocketIo(gateway.url, clients);
-  const state = { current: undefined, foreign: 0, stray: 0, errors: [], closing: false };
-  const isolation = { runs: 0, otherPublished: 0, foreignReceived: 0, healthChecks: [] };
-  try {
-    await deadline(
-      Promise.all(sockets.map((socket) => subscribeSocketIo(socket, token, BENCH_ACCOUNT))),
-      STEP_TIMEOUT_MS * 2,
-      'socket.io subscriptions',
-    );
-    listenSocketIo(sockets, state);
-    const label =
-      id === 'bh-sio-1'
-        ? 'Blackhole, 1 socket.io client'
-        : `Blackhole, ${clients} socket.io clients${withIsolation ? ', other account interleaved' : ', bench account only'}`;
-    const unit = id === 'bh-sio-1' ? 'events/s' : 'deliveries/s';
-    const options = {
-      messages: id === 'bh-sio-1' ? CONFIG.n : CONFIG.nK,
-      deliveriesPerMessage: clients,
-      serverPid: gateway.pid,
     };
-    const result = await scenario(id, label, unit, options, async (count, measured) => {
-      const prefix = newPrefix('s');
-      let messages = buildMessages(BENCH_ACCOUNT, prefix, count);
-      if (withIsolation) {
-        // other₀, bench₀, other₁, bench₁, …: the last message is the bench account's, so once
-        // every client has it the gateway has handled (and would have sent) all of the others.
-        const others = buildMessages(OTHER_ACCOUNT, newPrefix('o'), count);
-        messages = messages.flatMap((message, i) => [others[i], message]);
-      }
-      const before = withIsolation ? await healthEvents(gateway) : undefined;
-      state.current = new Completion(
-        clients,
-        count,
-        prefix,
-        `${clients}×${count} Blackhole socket.io events`,
-      );
-      const t0 = performance.now();
-      await publishAll(publisher, messages);
-      await state.current.wait(CONFIG.runTimeoutMs);
-      const ms = state.current.lastAt - t0;
-      if (state.errors.length) throw new Error(`client errors: ${state.errors.join('; ')}`);
-      if (withIsolation) {
-        const after = await healthEvents(gateway);
-        const check = {
-          received: after.received - before.received,
-          delivered: after.delivered - before.delivered,
-          expectedReceivedAtLeast: 2 * count,
-          expectedDelivered: clients * count,
-        };
-        isolation.healthChecks.push(check);
-        if (measured) isolation.runs++;
-        isolation.otherPublished += count;
-      }
-      return { ms, items: clients * count };
+    ctx.rawConsumer.child.on('message', onMessage);
+  });
+  await ctx.rawConsumer.request({ type: 'expect', prefix, n, parse: false });
+  const round = await drainRound(ctx.rawConsumer, ctx.publisher, RAW_EXCHANGE, messages, done, []);
+  return { ...round, deliveries: n };
+}
+
+/** Gateway fan-out; with `other`, another account's events are interleaved (isolation). */
+async function gatewayFanoutRound(ctx, group, accountId, n, { other } = {}) {
+  const prefix = newPrefix('f');
+  let messages = buildMessages(accountId, prefix, n);
+  if (other) {
+    // other₀, ours₀, other₁, ours₁, …: once every client has the last of ours, the gateway has
+    // handled (and would have sent) every one of the others.
+    const others = buildMessages(other, newPrefix('o'), n);
+    messages = messages.flatMap((message, i) => [others[i], message]);
+  }
+  const { done } = await ctx.workers.expect(group, prefix, n);
+  const round = await drainRound(
+    ctx.gateway,
+    ctx.publisher,
+    CALL_EXCHANGE,
+    messages,
+    done,
+    ctx.workers.pids,
+  );
+  return { ...round, deliveries: n * ctx.workers.clientsOf(group) };
+}
+
+async function rawFanoutRound(ctx, server, group, accountId, n) {
+  const prefix = newPrefix('b');
+  const { done } = await ctx.workers.expect(group, prefix, n);
+  await server.request({ type: 'prepare', prefix, n, accountId });
+  const before = cpuNow(server.pid, ctx.workers.pids);
+  const t0 = performance.now();
+  await server.request({ type: 'go' }, ROUND_TIMEOUT_MS, `${server.name} to send`);
+  const last = await S.deadline(done, ROUND_TIMEOUT_MS, `${group} clients to receive ${n} events`);
+  return {
+    ms: last - t0,
+    cpu: cpuDelta(before, cpuNow(server.pid, ctx.workers.pids)),
+    deliveries: n * ctx.workers.clientsOf(group),
+  };
+}
+
+/** Rates and CPU of a scenario's measured rounds. */
+class Scenario {
+  constructor(id, label, unit) {
+    Object.assign(this, { id, label, unit, rounds: [] });
+  }
+
+  add({ ms, deliveries, cpu }) {
+    this.rounds.push({
+      ms: Math.round(ms),
+      rate: Math.round((deliveries * 1000) / ms),
+      deliveries,
+      cpu,
     });
-    if (withIsolation) {
-      isolation.foreignReceived = state.foreign;
-      const healthOk = isolation.healthChecks.every(
-        (c) => c.received >= c.expectedReceivedAtLeast && c.delivered === c.expectedDelivered,
-      );
-      isolation.pass = state.foreign === 0 && state.stray === 0 && healthOk;
-      result.isolation = isolation;
+  }
+
+  get median() {
+    return S.median(this.rounds.map((r) => r.rate));
+  }
+
+  /** CPU µs per delivery over all measured rounds, per process kind. */
+  cpuMicros() {
+    const deliveries = this.rounds.reduce((sum, r) => sum + r.deliveries, 0);
+    const out = {};
+    for (const key of ['server', 'clients', 'broker']) {
+      const rounds = this.rounds.filter((r) => r.cpu[key] !== undefined);
+      if (rounds.length !== this.rounds.length) continue;
+      out[key] = S.round((rounds.reduce((s, r) => s + r.cpu[key], 0) * 1e6) / deliveries, 2);
     }
-    if (state.foreign || state.stray) {
-      result.unexpected = { foreign: state.foreign, stray: state.stray };
-    }
-    return result;
-  } finally {
-    state.closing = true;
-    await closeSocketIo(sockets).catch(() => sockets.forEach((s) => s.close()));
+    return out;
+  }
+
+  toJSON() {
+    return {
+      label: this.label,
+      unit: this.unit,
+      median: this.median,
+      rounds: this.rounds,
+      cpuMicrosPerDelivery: this.cpuMicros(),
+    };
   }
 }
 
-async function measureGatewayWs(gateway, publisher, token) {
-  const ws = await connectKazooWs(gateway.port, token, BENCH_ACCOUNT);
-  const state = { current: undefined, foreign: 0, stray: 0, errors: [], closing: false };
-  ws.on('close', (code) => {
-    if (!state.closing) abortRun(new Error(`the Kazoo 4.x WebSocket was closed (${code})`));
-  });
-  ws.on('message', (data) => {
-    const frame = JSON.parse(data.toString('utf8'));
-    if (frame.action !== 'event') {
-      state.errors.push(`unexpected frame ${JSON.stringify(frame).slice(0, 200)}`);
-      return;
+/**
+ * One warm-up of each, then `rounds` pairs, alternating which goes first so that neither
+ * always runs right after the other. With `profile` ({phase, entry}), the gateway's CPU profile
+ * covers the measured rounds of both (it idles during the baseline's).
+ */
+async function interleave(pairs, rounds, profile) {
+  for (const { scenario, warmUp } of pairs) {
+    S.log(`- ${scenario.label}: warm-up`);
+    await warmUp();
+  }
+  const profiling = profile && CONFIG.profile.includes(profile.phase);
+  if (profiling) await profile.entry.request({ type: 'bench:profile-start' });
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 === 0 ? pairs : [...pairs].reverse();
+    for (const { scenario, run } of order) {
+      scenario.add(await run());
+      const last = scenario.rounds[scenario.rounds.length - 1];
+      S.log(
+        `  round ${r + 1}/${rounds} ${scenario.id}: ${S.fmt(last.rate)} ${scenario.unit} (${(last.ms / 1000).toFixed(2)} s)`,
+      );
     }
-    const vars = frame.data.custom_channel_vars;
-    if (!vars || vars.account_id !== BENCH_ACCOUNT) {
-      state.foreign++;
-      return;
-    }
-    const current = state.current;
-    if (current && frame.data.call_id.startsWith(current.prefix)) current.hit(0);
-    else state.stray++;
-  });
-  try {
-    return await scenario(
-      'bh-ws-1',
-      'Blackhole, 1 Kazoo 4.x WebSocket client',
-      'events/s',
-      { messages: CONFIG.n, deliveriesPerMessage: 1, serverPid: gateway.pid },
-      async (count) => {
-        const prefix = newPrefix('w');
-        const messages = buildMessages(BENCH_ACCOUNT, prefix, count);
-        state.current = new Completion(1, count, prefix, `${count} Blackhole Kazoo 4.x events`);
-        const t0 = performance.now();
-        await publishAll(publisher, messages);
-        await state.current.wait(CONFIG.runTimeoutMs);
-        if (state.errors.length) throw new Error(`ws client errors: ${state.errors.join('; ')}`);
-        return { ms: state.current.lastAt - t0, items: count };
-      },
-    );
-  } finally {
-    state.closing = true;
-    await closeWs(ws).catch(() => ws.terminate());
+  }
+  if (profiling) {
+    const file = path.join(ROOT, 'test-output', `profile-${profile.phase}.cpuprofile`);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    await profile.entry.request({ type: 'bench:profile-stop', file }, 60000);
+    profiles.push(file);
   }
 }
-
-async function measureRawSocketIo(server, clients, mode) {
-  const sockets = await connectSocketIo(server.url, clients);
-  const state = { current: undefined, stray: 0, closing: false };
-  sockets.forEach((socket, index) => {
-    socket.on('CHANNEL_CREATE', (event) => {
-      const current = state.current;
-      if (current && event['Call-ID'].startsWith(current.prefix)) current.hit(index);
-      else state.stray++;
-    });
-    socket.on('disconnect', (reason) => {
-      if (!state.closing)
-        abortRun(new Error(`raw socket.io client ${index} was disconnected: ${reason}`));
-    });
-  });
-  const payload = callEvent(BENCH_ACCOUNT, 'x');
-  let blastId = 0;
-  try {
-    const id = mode === 'broadcast' ? 'raw-sio-k' : 'raw-sio-k-each';
-    const label =
-      mode === 'broadcast'
-        ? `raw socket.io, ${clients} clients, io.emit (encoded once)`
-        : `raw socket.io, ${clients} clients, socket.emit each`;
-    const options = { messages: CONFIG.nK, deliveriesPerMessage: clients, serverPid: server.pid };
-    return await scenario(id, label, 'deliveries/s', options, async (count) => {
-      const prefix = newPrefix('r');
-      state.current = new Completion(
-        clients,
-        count,
-        prefix,
-        `${clients}×${count} raw socket.io events`,
-      );
-      const id = ++blastId;
-      const blasted = new Promise((resolve, reject) => {
-        const onMessage = (message) => {
-          if (message.type === 'failed')
-            reject(new Error(`raw socket.io server: ${message.message}`));
-          else if (message.type === 'blasted' && message.id === id) resolve();
-          else return;
-          server.child.off('message', onMessage);
-        };
-        server.child.on('message', onMessage);
-      });
-      const t0 = performance.now();
-      server.child.send({ type: 'blast', id, n: count, prefix, payload, mode });
-      await deadline(
-        Promise.race([blasted, aborted]),
-        CONFIG.runTimeoutMs,
-        'the raw socket.io server to emit',
-      );
-      await state.current.wait(CONFIG.runTimeoutMs);
-      return { ms: state.current.lastAt - t0, items: clients * count };
-    });
-  } finally {
-    state.closing = true;
-    await closeSocketIo(sockets).catch(() => sockets.forEach((s) => s.close()));
-  }
-}
+const profiles = [];
+const heapSnapshots = [];
 
 // ---------------------------------------------------------------------------------------------
 // Report.
 
-function report(meta) {
-  const order = [
-    'raw-amqp',
-    'raw-amqp-ack',
-    'bh-sio-1',
-    'bh-ws-1',
-    'bh-sio-k-clean',
-    'bh-sio-k',
-    'raw-sio-k',
-    'raw-sio-k-each',
-  ];
-  const rows = order.filter((id) => results[id]).map((id) => ({ id, ...results[id] }));
-  const k = CONFIG.k;
-  // [key, label, numerator, denominator]; the first two are the headline ratios.
-  const ratioDefs = [
-    [
-      'bh-sio-1 / raw-amqp',
-      'Blackhole, 1 socket.io client ÷ raw RabbitMQ (noAck)',
-      'bh-sio-1',
-      'raw-amqp',
-    ],
-    [
-      'bh-sio-k / raw-sio-k',
-      `Blackhole, ${k} socket.io clients (other account interleaved) ÷ raw socket.io, ${k} clients (io.emit)`,
-      'bh-sio-k',
-      'raw-sio-k',
-    ],
-    [
-      'bh-ws-1 / raw-amqp',
-      'Blackhole, 1 Kazoo 4.x WebSocket client ÷ raw RabbitMQ (noAck)',
-      'bh-ws-1',
-      'raw-amqp',
-    ],
-    [
-      'bh-sio-1 / raw-amqp-ack',
-      'Blackhole, 1 socket.io client ÷ raw RabbitMQ (ack, prefetch 200)',
-      'bh-sio-1',
-      'raw-amqp-ack',
-    ],
-    [
-      'bh-sio-k / raw-sio-k-each',
-      `Blackhole, ${k} clients (interleaved) ÷ raw socket.io, emit each`,
-      'bh-sio-k',
-      'raw-sio-k-each',
-    ],
-    [
-      'bh-sio-k-clean / raw-sio-k',
-      `Blackhole, ${k} clients (bench account only) ÷ raw socket.io, io.emit`,
-      'bh-sio-k-clean',
-      'raw-sio-k',
-    ],
-    [
-      'bh-sio-k-clean / raw-sio-k-each',
-      `Blackhole, ${k} clients (bench account only) ÷ raw socket.io, emit each`,
-      'bh-sio-k-clean',
-      'raw-sio-k-each',
-    ],
-  ];
-  const ratios = {};
-  for (const [key, , a, b] of ratioDefs) {
-    if (results[a] && results[b]) ratios[key] = round(results[a].median / results[b].median, 2);
-  }
-
+function report(meta, scenarios, memory, isolation) {
   const lines = [''];
   lines.push(
-    `Blackhole throughput: node ${meta.node}, ${meta.cpus} CPUs (${meta.cpuModel}), ${meta.platform}`,
+    `Blackhole vs raw baselines, same run: node ${meta.node}, ${meta.cpus} CPUs (${meta.cpuModel}), load average at start ${meta.loadAverage}`,
   );
   lines.push(
-    `${fmt(CONFIG.n)} messages per run (${fmt(CONFIG.nK)} in the ${k}-client runs), median of ${CONFIG.reps} runs ` +
-      `after a warm-up, ${meta.payloadBytes}-byte CHANNEL_CREATE payload`,
+    `${CONFIG.rounds} interleaved rounds per scenario after a warm-up, medians; ${meta.bodyBytes}-byte CHANNEL_CREATE body; ` +
+      `prefetch ${CONFIG.prefetch}; ${CONFIG.clients} clients in ${CONFIG.workers} worker processes`,
   );
   lines.push('');
-  const head = [
-    'scenario',
-    'median',
-    'unit',
-    'runs',
-    'CPU µs per delivery: server',
-    'bench',
-    'broker',
-  ];
-  const us = (value) => (value === undefined ? '-' : value.toFixed(1));
-  const table = rows.map((r) => [
-    r.label,
-    fmt(r.median),
-    r.unit,
-    r.runs.map((x) => fmt(x.rate)).join(' / '),
-    us(r.cpuMicrosPerDelivery.server),
-    us(r.cpuMicrosPerDelivery.bench),
-    us(r.cpuMicrosPerDelivery.broker),
-  ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
-  const right = new Set([1, 4, 5, 6]);
-  const line = (cells) =>
-    cells
-      .map((c, i) => (right.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i])))
-      .join('  ')
-      .trimEnd();
-  lines.push(line(head));
-  lines.push(widths.map((w) => '-'.repeat(w)).join('  '));
-  table.forEach((row) => lines.push(line(row)));
-  lines.push(
-    'CPU µs per delivery = user+sys CPU over the measured runs ÷ events received by clients. server: the gateway',
+
+  const rows = [];
+  const ratioRow = (name, gw, base, target, higherIsBetter) => {
+    if (!gw || !base) return;
+    const ratio = gw.value / base.value;
+    const pass =
+      target === undefined
+        ? 'info'
+        : (higherIsBetter ? ratio >= target : ratio <= target)
+          ? 'PASS'
+          : 'FAIL';
+    rows.push([
+      name,
+      gw.text,
+      base.text,
+      ratio.toFixed(2),
+      target === undefined ? '-' : `${higherIsBetter ? '>=' : '<='} ${target.toFixed(2)}`,
+      pass,
+    ]);
+    meta.verdicts[name] = { ratio: S.round(ratio, 3), target, result: pass };
+  };
+  const sc = (id) =>
+    scenarios[id] && scenarios[id].rounds.length
+      ? {
+          value: scenarios[id].median,
+          text: `${S.fmt(scenarios[id].median)} ${scenarios[id].unit}`,
+        }
+      : undefined;
+  ratioRow(
+    '1. Ingest (1 subscribed client)',
+    sc('gw-ingest'),
+    sc('raw-ingest'),
+    TARGETS.ingest,
+    true,
   );
-  lines.push(
-    `or the raw socket.io process; bench: this process (publisher + clients); broker: RabbitMQ${
-      BROKER_PID ? '' : ' (not found: remote broker?)'
-    }. All share ${meta.cpus} cores.`,
+  ratioRow(
+    `2. Fan-out, ${CONFIG.clients} socket.io v4 clients`,
+    sc('gw-fanout'),
+    sc('raw-fanout'),
+    TARGETS.fanout,
+    true,
   );
-  lines.push('');
-  lines.push('Ratios of medians (same run):');
-  const labelWidth = Math.max(...ratioDefs.map(([, label]) => label.length));
-  ratioDefs.forEach(([key, label], index) => {
-    if (index === 2 && Object.keys(ratios).length > 2) lines.push('  more:');
-    if (ratios[key] !== undefined)
-      lines.push(`  ${label.padEnd(labelWidth)}  ${ratios[key].toFixed(2)}`);
-  });
-  lines.push('');
-  const mib = (kib) => (kib === undefined ? '?' : `${(kib / 1024).toFixed(1)} MiB`);
-  const g = meta.gateway;
-  if (g) {
-    lines.push(
-      `Gateway process: peak RSS (VmHWM) ${mib(g.peakRssKiB)} (${mib(g.bootRssKiB)} after boot; peak after ` +
-        rows
-          .filter((r) => r.id.startsWith('bh-'))
-          .map((r) => `${r.id} ${mib(r.serverPeakRssKiB)}`)
-          .join(', ') +
-        `); CPU ${g.cpuSeconds.toFixed(2)} s user+sys during the Blackhole scenarios (${g.cpuSecondsTotal.toFixed(2)} s including boot)`,
+  if (memory) {
+    const kib = (v) => ({ value: v, text: `${v.toFixed(1)} KiB/conn` });
+    ratioRow(
+      `3. Memory, RSS per connection`,
+      kib(memory.gateway.perConnectionKiB),
+      kib(memory.raw.perConnectionKiB),
+      TARGETS.memory,
+      false,
+    );
+    ratioRow(
+      `   Memory, JS heap per connection`,
+      kib(memory.gateway.heapPerConnectionKiB),
+      kib(memory.raw.heapPerConnectionKiB),
+      undefined,
+      false,
     );
   }
-  if (meta.rawSocketIo) {
+  ratioRow(
+    `   Fan-out, ${CONFIG.clients} Kazoo 4.x WebSocket clients`,
+    sc('gw-ws-fanout'),
+    sc('raw-ws-fanout'),
+    undefined,
+    true,
+  );
+  lines.push(
+    ...table(['', 'Blackhole', 'baseline', 'ratio', 'target', 'result'], rows, new Set([1, 2, 3])),
+  );
+  lines.push('');
+
+  const detail = Object.values(scenarios)
+    .filter((s) => s.rounds.length)
+    .map((s) => {
+      const cpu = s.cpuMicros();
+      const us = (v) => (v === undefined ? '-' : v.toFixed(2));
+      return [
+        s.label,
+        S.fmt(s.median),
+        s.unit,
+        s.rounds.map((r) => S.fmt(r.rate)).join(' / '),
+        us(cpu.server),
+        us(cpu.clients),
+        us(cpu.broker),
+      ];
+    });
+  if (detail.length) {
     lines.push(
-      `Raw socket.io process: peak RSS ${mib(meta.rawSocketIo.peakRssKiB)}, CPU ${meta.rawSocketIo.cpuSeconds.toFixed(2)} s`,
+      ...table(
+        ['scenario', 'median', 'unit', 'rounds', 'CPU µs/delivery: server', 'clients', 'broker'],
+        detail,
+        new Set([1, 4, 5, 6]),
+      ),
+    );
+    lines.push(
+      `CPU µs per delivery: user+sys CPU of the process during the measured rounds ÷ deliveries. server: the gateway or the`,
+      `baseline; clients: the worker processes; broker: RabbitMQ${BROKER_PID ? ', including the publishing of each round' : ' (not found: remote broker?)'}.`,
+      `Everything shares ${meta.cpus} cores with whatever else runs.`,
     );
   }
-  const iso = results['bh-sio-k'] && results['bh-sio-k'].isolation;
-  if (iso) {
+  if (memory) {
+    const mib = (kib) => `${(kib / 1024).toFixed(1)} MiB`;
+    const m = (name, x) =>
+      `  ${name}: idle ${mib(x.idle.rssKiB)} (heap ${mib(x.idle.heapUsedKiB)}), with ${x.connections} ${x.what} ${mib(x.loaded.rssKiB)} ` +
+      `(heap ${mib(x.loaded.heapUsedKiB)}) → ${x.perConnectionKiB.toFixed(1)} KiB RSS, ${x.heapPerConnectionKiB.toFixed(1)} KiB heap per connection`;
     lines.push(
-      `Isolation under load: ${iso.pass ? 'PASS' : 'FAIL'} (${fmt(iso.otherPublished)} other-account events ` +
-        `interleaved; ${iso.foreignReceived} reached the bench clients; /health: delivered = K×N and ` +
-        `received >= 2N in every run: ${iso.healthChecks.every((c) => c.delivered === c.expectedDelivered && c.received >= c.expectedReceivedAtLeast)})`,
+      '',
+      'Memory (RSS from /proc once settled after forced GCs; idle = after 20 connections came and went):',
+    );
+    lines.push(m('gateway', memory.gateway), m('bare socket.io', memory.raw));
+  }
+  if (isolation) {
+    lines.push(
+      '',
+      `Isolation under load: ${isolation.pass ? 'PASS' : 'FAIL'} (${S.fmt(isolation.otherPublished)} events of another account interleaved with ` +
+        `${S.fmt(isolation.ownPublished)} of the bench account; ${isolation.foreign} frames reached a client of another account; ` +
+        `/health delivered ${S.fmt(isolation.delivered)} of ${S.fmt(isolation.expectedDelivered)} expected, received ${S.fmt(isolation.received)} >= ${S.fmt(isolation.expectedReceivedAtLeast)})`,
     );
   }
   lines.push(
     `Total ${(meta.elapsedMs / 1000).toFixed(1)} s; JSON in ${path.relative(ROOT, OUTPUT)}`,
   );
   process.stdout.write(`${lines.join('\n')}\n`);
-  return { ratios };
+}
+
+function table(head, rows, right) {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+  const line = (cells) =>
+    cells
+      .map((c, i) => (right.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
 }
 
 // ---------------------------------------------------------------------------------------------
+
+async function measureMemory(entry, connect, what) {
+  // A warm-up cycle first, so that code compiled for the connection path is in both readings.
+  await connect('warm', 20);
+  await entry.workers.close(entry.warmGroup);
+  const idle = await S.settledRssKiB(entry.server);
+  const snapshot = async (phase) => {
+    if (!CONFIG.heapSnapshots) return undefined;
+    const file = path.join(ROOT, 'test-output', `heap-${entry.tag}-${phase}.heapsnapshot`);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    await entry.server.request({ type: 'bench:heap-snapshot', file }, 120000);
+    return file;
+  };
+  const idleSnapshot = await snapshot('idle');
+  await connect('main', CONFIG.clients);
+  const loaded = await S.settledRssKiB(entry.server);
+  const loadedSnapshot = await snapshot('loaded');
+  if (idleSnapshot)
+    heapSnapshots.push({ what: `${entry.server.name}, ${what}`, idleSnapshot, loadedSnapshot });
+  return {
+    what,
+    connections: CONFIG.clients,
+    idle,
+    loaded,
+    perConnectionKiB: (loaded.rssKiB - idle.rssKiB) / CONFIG.clients,
+    heapPerConnectionKiB: (loaded.heapUsedKiB - idle.heapUsedKiB) / CONFIG.clients,
+  };
+}
 
 async function main() {
   const started = performance.now();
@@ -1012,86 +629,264 @@ async function main() {
     throw new Error('dist/ is missing: run `npm run build` first (npm run bench does)');
   }
   const { CrossbarStandIn } = require(standInPath);
-  const crossbar = await deadline(
+  const crossbar = await S.deadline(
     CrossbarStandIn.start(),
-    STEP_TIMEOUT_MS,
+    S.STEP_TIMEOUT_MS,
     'the Crossbar stand-in',
   );
-  BENCH_ACCOUNT = crossbar.addAccount();
-  OTHER_ACCOUNT = crossbar.addAccount();
-  const token = crossbar.issueToken(BENCH_ACCOUNT);
+  const accounts = {
+    ingest: crossbar.addAccount(),
+    fanout: crossbar.addAccount(),
+    ws: crossbar.addAccount(),
+    other: crossbar.addAccount(),
+  };
+  const subscription = (accountId) => ({
+    auth_token: crossbar.issueToken(accountId),
+    account_id: accountId,
+    binding: BINDING,
+  });
 
   const meta = {
     node: process.version,
     cpus: os.cpus().length,
     cpuModel: os.cpus()[0] ? os.cpus()[0].model.trim() : 'unknown',
-    platform: `${os.platform()} ${os.arch()}`,
+    loadAverage: os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' '),
     date: new Date().toISOString(),
     config: { ...CONFIG, amqpUrl: undefined },
-    payloadBytes: Buffer.byteLength(
-      JSON.stringify(callEvent(BENCH_ACCOUNT, `bench${RUN_ID}s1n19999`)),
+    bodyBytes: Buffer.byteLength(
+      JSON.stringify(callEvent(accounts.ingest, newPrefix('x') + '19999')),
+    ),
+    verdicts: {},
+  };
+  S.log(`bench ${RUN_ID}: ${JSON.stringify({ ...CONFIG, amqpUrl: undefined })}`);
+
+  const scenarios = {
+    'gw-ingest': new Scenario('gw-ingest', 'Blackhole ingest, 1 socket.io client', 'msg/s'),
+    'raw-ingest': new Scenario(
+      'raw-ingest',
+      `raw amqplib, manual ack, prefetch ${CONFIG.prefetch}`,
+      'msg/s',
+    ),
+    'gw-fanout': new Scenario(
+      'gw-fanout',
+      `Blackhole, ${CONFIG.clients} socket.io v4 clients`,
+      'deliveries/s',
+    ),
+    'raw-fanout': new Scenario(
+      'raw-fanout',
+      `bare socket.io, ${CONFIG.clients} clients, io.emit`,
+      'deliveries/s',
+    ),
+    'gw-ws-fanout': new Scenario(
+      'gw-ws-fanout',
+      `Blackhole, ${CONFIG.clients} Kazoo 4.x WebSocket clients`,
+      'deliveries/s',
+    ),
+    'raw-ws-fanout': new Scenario(
+      'raw-ws-fanout',
+      `bare ws, ${CONFIG.clients} clients, send each`,
+      'deliveries/s',
     ),
   };
+  let memory;
+  let isolation;
 
-  const publisherConnection = await deadline(
-    amqp.connect(CONFIG.amqpUrl),
-    STEP_TIMEOUT_MS,
-    `RabbitMQ at ${CONFIG.amqpUrl.replace(/\/\/[^@]*@/, '//')}`,
-  );
+  const connection = await S.deadline(amqp.connect(CONFIG.amqpUrl), S.STEP_TIMEOUT_MS, 'RabbitMQ');
   try {
-    const publisher = await publisherConnection.createConfirmChannel();
-    await publisher.assertExchange(EXCHANGE, 'topic', { durable: false, autoDelete: false });
+    const publisher = await connection.createConfirmChannel();
+    await publisher.assertExchange(CALL_EXCHANGE, 'topic', { durable: false, autoDelete: false });
 
-    log(`bench ${RUN_ID}: N=${CONFIG.n}, N_K=${CONFIG.nK}, K=${CONFIG.k}, reps=${CONFIG.reps}`);
-    if (wanted('raw-amqp')) await measureRawAmqp(publisher, { ack: false });
-    if (wanted('raw-amqp-ack')) await measureRawAmqp(publisher, { ack: true });
+    S.log('- starting the gateway, the baselines and the client workers');
+    const workers = new Workers(CONFIG.workers);
+    workers.clientsOf = (group) => workers.sizes.get(group);
+    workers.sizes = new Map();
+    const connectGroup = async (group, options) => {
+      await workers.connect(group, options);
+      workers.sizes.set(group, options.count);
+    };
+    const [, gateway, rawSio, rawConsumer] = await Promise.all([
+      workers.ready.then(() => undefined),
+      startGateway(crossbar.url),
+      startRawServer('bare socket.io server', 'raw-socketio-server.js', [
+        '--expose-gc',
+        '-r',
+        SERVER_PROBE,
+      ]),
+      wanted('ingest') ? startRawConsumer() : undefined,
+    ]);
+    const ctx = { gateway, rawConsumer, publisher, workers, accounts };
 
-    if (wanted('bh-sio-1', 'bh-ws-1', 'bh-sio-k-clean', 'bh-sio-k')) {
-      log('- starting the gateway');
-      const gateway = await startGateway(crossbar.url);
-      await withChild(gateway.entry, async () => {
-        const bootRssKiB = vmKiB(gateway.pid, 'VmRSS');
-        const cpuAtStart = cpuSeconds(gateway.pid);
-        if (wanted('bh-sio-1')) await measureGatewaySocketIo(gateway, publisher, token, 'bh-sio-1');
-        if (wanted('bh-ws-1')) await measureGatewayWs(gateway, publisher, token);
-        for (const id of ['bh-sio-k-clean', 'bh-sio-k']) {
-          if (wanted(id)) await measureGatewaySocketIo(gateway, publisher, token, id);
-        }
-        meta.gateway = {
-          pid: gateway.pid,
-          bootRssKiB,
-          peakRssKiB: vmKiB(gateway.pid, 'VmHWM'),
-          cpuSeconds: round(cpuSeconds(gateway.pid) - cpuAtStart, 2),
-          cpuSecondsTotal: round(cpuSeconds(gateway.pid), 2),
-        };
-      });
+    if (wanted('fanout') || wanted('memory')) {
+      S.log(`- memory: idle, then ${CONFIG.clients} socket.io clients on each server`);
+      const gwMemory = await measureMemory(
+        { server: gateway, workers, warmGroup: 'gw-warm', tag: 'gateway' },
+        (phase, count) =>
+          connectGroup(phase === 'warm' ? 'gw-warm' : 'gw-fanout', {
+            kind: 'sio',
+            url: gateway.url,
+            count,
+            accountId: accounts.fanout,
+            subscribe: subscription(accounts.fanout),
+          }),
+        'subscribed socket.io clients',
+      );
+      const rawMemory = await measureMemory(
+        { server: rawSio, workers, warmGroup: 'raw-warm', tag: 'socketio' },
+        (phase, count) =>
+          connectGroup(phase === 'warm' ? 'raw-warm' : 'raw-fanout', {
+            kind: 'sio',
+            url: rawSio.url,
+            count,
+            accountId: accounts.fanout,
+          }),
+        'connected socket.io clients',
+      );
+      memory = { gateway: gwMemory, raw: rawMemory };
     }
 
-    if (wanted('raw-sio-k', 'raw-sio-k-each')) {
-      log('- starting the raw socket.io server');
-      const raw = await startRawSocketIo();
-      await withChild(raw.entry, async () => {
-        if (wanted('raw-sio-k')) await measureRawSocketIo(raw, CONFIG.k, 'broadcast');
-        if (wanted('raw-sio-k-each')) await measureRawSocketIo(raw, CONFIG.k, 'per-socket');
-        meta.rawSocketIo = {
-          peakRssKiB: vmKiB(raw.pid, 'VmHWM'),
-          cpuSeconds: round(cpuSeconds(raw.pid), 2),
-        };
+    if (wanted('ingest')) {
+      await connectGroup('gw-ingest', {
+        kind: 'sio',
+        url: gateway.url,
+        count: 1,
+        accountId: accounts.ingest,
+        subscribe: subscription(accounts.ingest),
+        spread: false,
       });
+      const n = CONFIG.ingestN;
+      const warm = Math.min(n, 2000);
+      await interleave(
+        [
+          {
+            scenario: scenarios['raw-ingest'],
+            warmUp: () => rawIngestRound(ctx, warm),
+            run: () => rawIngestRound(ctx, n),
+          },
+          {
+            scenario: scenarios['gw-ingest'],
+            warmUp: () => gatewayIngestRound(ctx, warm),
+            run: () => gatewayIngestRound(ctx, n),
+          },
+        ],
+        CONFIG.rounds,
+        { phase: 'ingest', entry: gateway },
+      );
     }
+
+    if (wanted('fanout')) {
+      const n = CONFIG.fanoutN;
+      const warm = Math.max(1, Math.round(n / 4));
+      await interleave(
+        [
+          {
+            scenario: scenarios['raw-fanout'],
+            warmUp: () => rawFanoutRound(ctx, rawSio, 'raw-fanout', accounts.fanout, warm),
+            run: () => rawFanoutRound(ctx, rawSio, 'raw-fanout', accounts.fanout, n),
+          },
+          {
+            scenario: scenarios['gw-fanout'],
+            warmUp: () => gatewayFanoutRound(ctx, 'gw-fanout', accounts.fanout, warm),
+            run: () => gatewayFanoutRound(ctx, 'gw-fanout', accounts.fanout, n),
+          },
+        ],
+        CONFIG.rounds,
+        { phase: 'fanout', entry: gateway },
+      );
+
+      S.log(
+        `- isolation: ${n} events of another account interleaved with ${n} of the bench account`,
+      );
+      const before = (await S.getJson(`${gateway.url}/health`)).body.events;
+      await gatewayFanoutRound(ctx, 'gw-fanout', accounts.fanout, n, { other: accounts.other });
+      const after = (await S.getJson(`${gateway.url}/health`)).body.events;
+      const counts = await workers.counts();
+      const foreign = Object.values(counts).reduce((sum, c) => sum + c.foreign, 0);
+      isolation = {
+        ownPublished: n,
+        otherPublished: n,
+        foreign,
+        stray: Object.values(counts).reduce((sum, c) => sum + c.stray, 0),
+        received: after.received - before.received,
+        expectedReceivedAtLeast: 2 * n,
+        delivered: after.delivered - before.delivered,
+        expectedDelivered: n * CONFIG.clients,
+        counts,
+      };
+      isolation.pass =
+        foreign === 0 &&
+        isolation.received >= isolation.expectedReceivedAtLeast &&
+        isolation.delivered === isolation.expectedDelivered;
+    }
+    await workers.close('raw-fanout').catch(() => {});
+
+    if (wanted('ws') && CONFIG.ws) {
+      S.log(
+        `- ${CONFIG.clients} Kazoo 4.x WebSocket clients on the gateway, ${CONFIG.clients} plain ws clients on a bare ws server`,
+      );
+      const rawWs = await startRawServer('bare ws server', 'raw-ws-server.js');
+      await connectGroup('gw-ws-fanout', {
+        kind: 'kazoo-ws',
+        url: gateway.url,
+        count: CONFIG.clients,
+        accountId: accounts.ws,
+        subscribe: subscription(accounts.ws),
+      });
+      await connectGroup('raw-ws-fanout', {
+        kind: 'ws',
+        url: rawWs.url,
+        count: CONFIG.clients,
+        accountId: accounts.ws,
+      });
+      const n = CONFIG.fanoutN;
+      const warm = Math.max(1, Math.round(n / 4));
+      await interleave(
+        [
+          {
+            scenario: scenarios['raw-ws-fanout'],
+            warmUp: () => rawFanoutRound(ctx, rawWs, 'raw-ws-fanout', accounts.ws, warm),
+            run: () => rawFanoutRound(ctx, rawWs, 'raw-ws-fanout', accounts.ws, n),
+          },
+          {
+            scenario: scenarios['gw-ws-fanout'],
+            warmUp: () => gatewayFanoutRound(ctx, 'gw-ws-fanout', accounts.ws, warm),
+            run: () => gatewayFanoutRound(ctx, 'gw-ws-fanout', accounts.ws, n),
+          },
+        ],
+        CONFIG.rounds,
+        { phase: 'ws', entry: gateway },
+      );
+    }
+    const counts = await workers.counts();
+    meta.clientCounters = counts;
+    const strays = Object.values(counts).reduce((sum, c) => sum + c.stray + c.foreign, 0);
+    if (strays)
+      S.log(
+        `warning: clients saw ${strays} frames that belonged to no round: ${JSON.stringify(counts)}`,
+      );
+    meta.gatewayPeakRssKiB = S.vmKiB(gateway.pid, 'VmHWM');
   } finally {
-    await publisherConnection.close().catch(() => {});
+    await S.stopAll();
+    await connection.close().catch(() => {});
     await crossbar.stop().catch(() => {});
   }
 
   meta.elapsedMs = Math.round(performance.now() - started);
-  const { ratios } = report(meta);
-  const isolation = results['bh-sio-k'] && results['bh-sio-k'].isolation;
+  report(meta, scenarios, memory, isolation);
+  if (profiles.length) {
+    const { summarize } = require('./lib/profile-summary');
+    for (const file of profiles) process.stdout.write(`\n${summarize(file)}\n`);
+  }
+  for (const { what, idleSnapshot, loadedSnapshot } of heapSnapshots) {
+    const { compare } = require('./lib/heap-summary');
+    process.stdout.write(
+      `\n${what}: ${compare(idleSnapshot, loadedSnapshot, CONFIG.clients, 20)}\n`,
+    );
+  }
   fs.mkdirSync(path.dirname(OUTPUT), { recursive: true });
-  fs.writeFileSync(
-    OUTPUT,
-    `${JSON.stringify({ meta, scenarios: results, ratios, isolation }, null, 2)}\n`,
-  );
+  fs.writeFileSync(OUTPUT, `${JSON.stringify({ meta, scenarios, memory, isolation }, null, 2)}\n`);
   return isolation && !isolation.pass ? 1 : 0;
 }
 
