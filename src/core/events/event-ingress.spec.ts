@@ -78,8 +78,10 @@ class RecordingSession implements Session {
 
 class RecordingGroup implements SessionGroup {
   readonly sent: { sessions: string[]; event: OutboundEvent }[] = [];
+  readonly lists: (readonly Session[])[] = [];
   sendToAll(sessions: readonly Session[], event: OutboundEvent): void {
     this.sent.push({ sessions: sessions.map((s) => s.id), event });
+    this.lists.push(sessions);
   }
 }
 
@@ -164,6 +166,41 @@ describe('EventIngress', () => {
     await subscribe(session, ACCOUNT, 'call.*.*');
     ingest(callDelivery('CHANNEL_CREATE'));
     expect(session.seen).toEqual([['call:call.CHANNEL_CREATE.*', 'call:call.*.*']]);
+  });
+
+  it('gives a session holding one pattern twice (raw and encoded id) both matches in one call', async () => {
+    const session = new RecordingSession('s');
+    await subscribe(session, ACCOUNT, 'call.*.leg@10.1.0.5');
+    await subscribe(session, ACCOUNT, 'call.*.leg%4010%2E1%2E0%2E5');
+    const { body } = callDelivery('CHANNEL_CREATE');
+    ingest({
+      body: { ...body, 'Call-ID': 'leg@10.1.0.5' },
+      delivery: { exchange: 'callevt', routingKey: 'call.CHANNEL_CREATE.leg%4010%2E1%2E0%2E5' },
+    });
+    expect(session.seen).toEqual([
+      ['call:call.*.leg@10.1.0.5', 'call:call.*.leg%4010%2E1%2E0%2E5'],
+    ]);
+  });
+
+  it('hands a group the same session list until the subscriptions of the pattern change', async () => {
+    const group = new RecordingGroup();
+    const sessions = ['a', 'b', 'c'].map((id) => new RecordingSession(id, group));
+    for (const session of sessions.slice(0, 2)) await subscribe(session, ACCOUNT, 'call.*.*');
+    ingest(callDelivery('CHANNEL_CREATE'));
+    ingest(callDelivery('CHANNEL_ANSWER'));
+    await subscribe(sessions[2], ACCOUNT, 'call.*.*');
+    ingest(callDelivery('CHANNEL_CREATE'));
+    registry.removeAll(sessions[0]);
+    ingest(callDelivery('CHANNEL_CREATE'));
+    const lists = group.sent.map((sent) => sent.sessions);
+    expect(lists).toEqual([
+      ['a', 'b'],
+      ['a', 'b'],
+      ['a', 'b', 'c'],
+      ['b', 'c'],
+    ]);
+    expect(group.lists[0]).toBe(group.lists[1]);
+    expect(group.lists[1]).not.toBe(group.lists[2]);
   });
 
   it('merges the families reading one exchange, in subscription order, each with its own reading', async () => {

@@ -1,12 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
-import type {
-  Delivery,
-  ExchangeReader,
-  FamilyBinding,
-  KazooMessage,
-} from '../families/event-family';
+import type { Delivery, ExchangeReader, KazooMessage } from '../families/event-family';
 import { kazooEventData } from '../kazoo/normalize';
 import type { EventMatch, OutboundEvent, Session, SessionGroup } from '../session';
+import type { PatternBucket } from '../subscriptions/pattern-bucket';
 import { SubscriptionRegistry } from '../subscriptions/subscription.registry';
 import { topicWordsMatch } from '../topics/topic-matcher';
 import { EventStats } from './event-stats';
@@ -34,6 +30,12 @@ export function isKazooMessage(value: unknown): value is KazooMessage {
 const bySubscriptionOrder = (a: EventMatch, b: EventMatch): number =>
   a.subscription.order - b.subscription.order;
 
+/** A pattern bucket that matched a delivery, and its family's reading of the delivery. */
+interface Hit {
+  readonly bucket: PatternBucket;
+  readonly event: OutboundEvent;
+}
+
 /**
  * Where every delivery enters the core, once: the node consumes each exchange through one
  * queue, so a message reaches the node once however many keys or families want it. Each family
@@ -47,7 +49,6 @@ const bySubscriptionOrder = (a: EventMatch, b: EventMatch): number =>
 @Injectable()
 export class EventIngress {
   private readonly logger = new Logger(EventIngress.name);
-  private readonly patternWords = new WeakMap<FamilyBinding, readonly string[]>();
 
   constructor(
     private readonly registry: SubscriptionRegistry,
@@ -62,10 +63,11 @@ export class EventIngress {
         message instanceof UnreadableMessage ? message.reason : 'the body is not a JSON object';
       throw new MalformedEventError(`${delivery.exchange}::${delivery.routingKey}: ${reason}`);
     }
-    const matches = new Map<Session, EventMatch[]>();
+    // Pattern buckets whose pattern matches, each with its family's reading of the message.
+    let first: Hit | undefined;
+    let more: Hit[] | undefined;
     let read = 0;
     let withAccount = 0;
-    let mixed = false;
     for (const reader of readers) {
       const described = reader.describe(message, delivery);
       if (!described) continue;
@@ -85,34 +87,62 @@ export class EventIngress {
         routingKey: described.routingKey ?? delivery.routingKey,
         kazooData: () => (kazooData ??= kazooEventData(described.payload)),
       };
-      // The key is split once per event, each pattern once per subscription.
+      // The key is split once per event; each pattern is matched once for all its subscribers.
       const keyWords = event.key.split('.');
-      this.registry.forEachCandidate(reader.family, accountId, (subscription) => {
-        if (!topicWordsMatch(this.patternWordsOf(subscription.binding), keyWords)) return;
-        const match: EventMatch = { subscription, event };
-        const list = matches.get(subscription.session);
-        if (!list) {
-          matches.set(subscription.session, [match]);
-          return;
-        }
-        // Candidates come in order within one family and account; a second family, or the
-        // superduper `*` subscriptions, can interleave.
-        if (list[list.length - 1].subscription.order > subscription.order) mixed = true;
-        list.push(match);
+      this.registry.forEachBucket(reader.family, accountId, (bucket) => {
+        if (!topicWordsMatch(bucket.words, keyWords)) return;
+        if (!first) first = { bucket, event };
+        else (more ??= []).push({ bucket, event });
       });
     }
     if (read > 0 && withAccount === 0) {
       this.stats.droppedWithoutAccount++;
       this.logger.debug(`dropped ${delivery.exchange}::${delivery.routingKey}: no account id`);
     }
-    if (matches.size > 0) this.dispatch(matches, mixed);
+    if (!first) return;
+    // The common case: one pattern matched, each of its sessions once.
+    if (!more && first.bucket.oneSubscriptionPerSession) return this.dispatchBucket(first);
+    this.dispatch(this.matchesPerSession([first, ...(more ?? [])]));
   }
 
-  private dispatch(matches: Map<Session, EventMatch[]>, mixed: boolean): void {
+  /** Sends one bucket's subscribers the event, with the bucket's cached plan. */
+  private dispatchBucket({ bucket, event }: Hit): void {
+    const { grouped, direct } = bucket.dispatchPlan();
+    for (const [group, sessions] of grouped) {
+      this.deliver(() => group.sendToAll(sessions, event), sessions.length, 'a group');
+    }
+    for (const subscription of direct) {
+      const session = subscription.session;
+      this.deliver(() => session.send([{ subscription, event }]), 1, session.id);
+    }
+  }
+
+  /** Every session's matches across the hits, in subscription order. */
+  private matchesPerSession(hits: readonly Hit[]): Map<Session, EventMatch[]> {
+    const matches = new Map<Session, EventMatch[]>();
+    let mixed = false;
+    for (const { bucket, event } of hits) {
+      for (const subscription of bucket.subscriptions) {
+        const match: EventMatch = { subscription, event };
+        const list = matches.get(subscription.session);
+        if (!list) {
+          matches.set(subscription.session, [match]);
+          continue;
+        }
+        // Subscriptions come in order within a bucket; another bucket can interleave.
+        if (list[list.length - 1].subscription.order > subscription.order) mixed = true;
+        list.push(match);
+      }
+    }
+    if (mixed)
+      for (const list of matches.values()) if (list.length > 1) list.sort(bySubscriptionOrder);
+    return matches;
+  }
+
+  private dispatch(matches: Map<Session, EventMatch[]>): void {
     // Sessions of a broadcasting transport that get the same event, per group.
     let grouped: Map<SessionGroup, Map<OutboundEvent, Session[]>> | undefined;
     for (const [session, list] of matches) {
-      if (mixed && list.length > 1) list.sort(bySubscriptionOrder);
       const group = session.group;
       if (!group) {
         this.deliver(() => session.send(list), 1, session.id);
@@ -149,14 +179,5 @@ export class EventIngress {
       // One broken session must not keep the event from the others.
       this.logger.warn(`${to} failed to take an event: ${String(error)}`);
     }
-  }
-
-  private patternWordsOf(binding: FamilyBinding): readonly string[] {
-    let words = this.patternWords.get(binding);
-    if (!words) {
-      words = binding.pattern.split('.');
-      this.patternWords.set(binding, words);
-    }
-    return words;
   }
 }

@@ -13,21 +13,23 @@ class FakeSession implements Session {
   }
 }
 
-/** The candidates `forEachCandidate` visits that `accepts` keeps, grouped by session. */
+/** The subscriptions of the buckets `forEachBucket` visits that `accepts` keeps, per session. */
 function match(
   registry: SubscriptionRegistry,
   family: string,
   accountId: string,
   accepts: (subscription: Subscription) => boolean,
 ): Map<Session, Subscription[]> {
+  const candidates: Subscription[] = [];
+  registry.forEachBucket(family, accountId, (bucket) => candidates.push(...bucket.subscriptions));
   const bySession = new Map<Session, Subscription[]>();
-  registry.forEachCandidate(family, accountId, (subscription) => {
-    if (!accepts(subscription)) return;
+  for (const subscription of candidates.sort((a, b) => a.order - b.order)) {
+    if (!accepts(subscription)) continue;
     bySession.set(subscription.session, [
       ...(bySession.get(subscription.session) ?? []),
       subscription,
     ]);
-  });
+  }
   return bySession;
 }
 

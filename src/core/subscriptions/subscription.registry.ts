@@ -1,5 +1,6 @@
 import { ALL_ACCOUNTS, type BrokerKey, type FamilyBinding } from '../families/event-family';
 import type { Session, Subscription } from '../session';
+import { PatternBucket } from './pattern-bucket';
 
 const subscriptionKey = (accountId: string, binding: string): string =>
   `${accountId}\u0000${binding}`;
@@ -11,7 +12,8 @@ const indexKey = (family: string, accountId: string): string => `${family}\u0000
  */
 export class SubscriptionRegistry {
   private readonly bySession = new Map<Session, Map<string, Subscription>>();
-  private readonly byFamilyAccount = new Map<string, Set<Subscription>>();
+  /** (family, account) → pattern → the subscriptions sharing it. */
+  private readonly byFamilyAccount = new Map<string, Map<string, PatternBucket>>();
   private nextOrder = 0;
 
   /** Adds a subscription; subscribing the same account and binding again is a no-op. */
@@ -45,12 +47,17 @@ export class SubscriptionRegistry {
     };
     own.set(key, subscription);
     const index = indexKey(family, accountId);
-    let peers = this.byFamilyAccount.get(index);
-    if (!peers) {
-      peers = new Set();
-      this.byFamilyAccount.set(index, peers);
+    let buckets = this.byFamilyAccount.get(index);
+    if (!buckets) {
+      buckets = new Map();
+      this.byFamilyAccount.set(index, buckets);
     }
-    peers.add(subscription);
+    let bucket = buckets.get(binding.pattern);
+    if (!bucket) {
+      bucket = new PatternBucket(binding.pattern);
+      buckets.set(binding.pattern, bucket);
+    }
+    bucket.add(subscription);
     return { subscription, added: true };
   }
 
@@ -75,7 +82,8 @@ export class SubscriptionRegistry {
     const prefix = `${family}\u0000`;
     return [...this.byFamilyAccount]
       .filter(([index]) => index.startsWith(prefix))
-      .flatMap(([, subscriptions]) => [...subscriptions]);
+      .flatMap(([, buckets]) => [...buckets.values()].flatMap((b) => b.subscriptions))
+      .sort((a, b) => a.order - b.order);
   }
 
   contains(subscription: Subscription): boolean {
@@ -88,20 +96,15 @@ export class SubscriptionRegistry {
   }
 
   /**
-   * Calls `visit` with every subscription of `family` that may see an event of `accountId`: the
-   * account's own, then those of superduper admins subscribed to every account (`*`). Within
-   * each group, subscriptions come in the order they were made.
+   * Calls `visit` with every pattern bucket of `family` that may see an event of `accountId`:
+   * the account's own, then those of superduper admins subscribed to every account (`*`).
    */
-  forEachCandidate(
-    family: string,
-    accountId: string,
-    visit: (subscription: Subscription) => void,
-  ): void {
+  forEachBucket(family: string, accountId: string, visit: (bucket: PatternBucket) => void): void {
     const own = this.byFamilyAccount.get(indexKey(family, accountId));
-    if (own) for (const subscription of own) visit(subscription);
+    if (own) for (const bucket of own.values()) visit(bucket);
     if (accountId === ALL_ACCOUNTS) return;
     const everyAccount = this.byFamilyAccount.get(indexKey(family, ALL_ACCOUNTS));
-    if (everyAccount) for (const subscription of everyAccount) visit(subscription);
+    if (everyAccount) for (const bucket of everyAccount.values()) visit(bucket);
   }
 
   get sessionCount(): number {
@@ -119,8 +122,11 @@ export class SubscriptionRegistry {
     own?.delete(subscriptionKey(subscription.accountId, subscription.binding.binding));
     if (own?.size === 0) this.bySession.delete(subscription.session);
     const index = indexKey(subscription.family, subscription.accountId);
-    const peers = this.byFamilyAccount.get(index);
-    peers?.delete(subscription);
-    if (peers?.size === 0) this.byFamilyAccount.delete(index);
+    const buckets = this.byFamilyAccount.get(index);
+    const bucket = buckets?.get(subscription.binding.pattern);
+    if (!buckets || !bucket) return;
+    bucket.delete(subscription);
+    if (bucket.size === 0) buckets.delete(subscription.binding.pattern);
+    if (buckets.size === 0) this.byFamilyAccount.delete(index);
   }
 }

@@ -1,6 +1,8 @@
-import type { INestApplicationContext } from '@nestjs/common';
+import { Logger, type INestApplicationContext } from '@nestjs/common';
 import { IoAdapter } from '@nestjs/platform-socket.io';
-import type { Server, ServerOptions } from 'socket.io';
+import type { MessageMappingProperties } from '@nestjs/websockets';
+import { firstValueFrom, type Observable } from 'rxjs';
+import type { Server, ServerOptions, Socket } from 'socket.io';
 import { Environment } from '../../config/environment';
 
 /**
@@ -9,6 +11,8 @@ import { Environment } from '../../config/environment';
  * upgrade it does not own (`destroyUpgrade: false`).
  */
 export class GatewayIoAdapter extends IoAdapter {
+  private readonly logger = new Logger('SocketIoGateway');
+
   constructor(private readonly app: INestApplicationContext) {
     super(app);
   }
@@ -20,5 +24,40 @@ export class GatewayIoAdapter extends IoAdapter {
       maxHttpBufferSize: env.MAX_FRAME_BYTES,
       destroyUpgrade: false,
     }) as Server;
+  }
+
+  /**
+   * One plain listener per message. Nest's own version keeps an RxJS pipeline per socket and
+   * message (`fromEvent`, `mergeMap`, `takeUntil(disconnect$)`) alive for the socket's whole life,
+   * which more than doubled the memory of an idle subscribed connection; here an Observable only
+   * exists while a frame is handled. Guards, pipes and interceptors still run: `callback` is
+   * Nest's handler with its context.
+   */
+  override bindMessageHandlers(
+    socket: Socket,
+    handlers: MessageMappingProperties[],
+    transform: (data: unknown) => Observable<unknown>,
+  ): void {
+    for (const { message, callback, isAckHandledManually } of handlers) {
+      socket.on(String(message), (...args: unknown[]) => {
+        const last = args[args.length - 1];
+        const ack = typeof last === 'function' ? (last as (response: unknown) => void) : undefined;
+        if (ack) args.pop();
+        const data = args.length === 1 ? args[0] : args.length === 0 ? undefined : args;
+        const handled = firstValueFrom(transform(callback(data, ack)), { defaultValue: undefined });
+        handled.then(
+          (response) => {
+            if (response === undefined || response === null) return;
+            const { event, data: eventData } = response as { event?: unknown; data?: unknown };
+            if (typeof event === 'string') socket.emit(event, eventData);
+            else if (!isAckHandledManually) ack?.(response);
+          },
+          (error: unknown) =>
+            this.logger.error(
+              `${String(message)} failed: ${error instanceof Error ? error.stack : String(error)}`,
+            ),
+        );
+      });
+    }
   }
 }

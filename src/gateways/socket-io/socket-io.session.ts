@@ -7,11 +7,29 @@ import type { EventMatch, OutboundEvent, Session, SessionGroup } from '../../cor
  * own rooms, which socket.io encodes once rather than once per socket.
  */
 export class SocketIoBroadcast implements SessionGroup {
+  private readonly rooms = new WeakMap<readonly Session[], string[]>();
+
   constructor(private readonly server: Server) {}
 
   sendToAll(sessions: readonly Session[], event: OutboundEvent): void {
-    const rooms = sessions.map((session) => (session as SocketIoSession).socketId);
-    this.server.to(rooms).emit(event.legacyName, event.legacyPayload);
+    if (sessions.length === 1) {
+      (sessions[0] as SocketIoSession).send([{ event }]);
+      return;
+    }
+    this.server.to(this.roomsOf(sessions)).emit(event.legacyName, event.legacyPayload);
+  }
+
+  /**
+   * The core hands over the same list for as long as the matching subscriptions do not change,
+   * so the room list is built once per list rather than once per event.
+   */
+  private roomsOf(sessions: readonly Session[]): string[] {
+    let rooms = this.rooms.get(sessions);
+    if (!rooms) {
+      rooms = sessions.map((session) => (session as SocketIoSession).socketId);
+      this.rooms.set(sessions, rooms);
+    }
+    return rooms;
   }
 }
 
@@ -32,7 +50,7 @@ export class SocketIoSession implements Session {
     return this.socket.id;
   }
 
-  send([{ event }]: readonly EventMatch[]): void {
+  send([{ event }]: readonly Pick<EventMatch, 'event'>[]): void {
     this.socket.emit(event.legacyName, event.legacyPayload);
   }
 }

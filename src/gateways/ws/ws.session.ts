@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import type { KazooMessage } from '../../core/families/event-family';
-import type { EventMatch, OutboundEvent, Session } from '../../core/session';
+import type { EventMatch, OutboundEvent, Session, Subscription } from '../../core/session';
 import { TokenBucket } from '../../core/limits/token-bucket';
 
 /** Kazoo 4.x's event frame (spec §3.5, fixtures 03, 06, 09, 12). */
@@ -33,7 +33,8 @@ export class WsSession implements Session {
    */
   send(matches: readonly EventMatch[]): void {
     if (this.socket.readyState !== this.socket.OPEN) return;
-    for (const match of matches) this.socket.send(encodeEventFrame(match));
+    // Bytes, not a string: `ws` would encode a string again for every socket.
+    for (const match of matches) this.socket.send(encodeEventFrame(match), { binary: false });
   }
 
   write(frame: object): void {
@@ -45,10 +46,16 @@ export class WsSession implements Session {
  * Sessions watching with the same binding and account get the same frame; it is encoded once
  * per event (keyed by the event object, which lives as long as the delivery).
  */
-const encodedFrames = new WeakMap<OutboundEvent, Map<string, string>>();
+const encodedFrames = new WeakMap<OutboundEvent, Map<string, Buffer>>();
+/** A subscription's frame cache key, built once rather than for every event. */
+const frameKeys = new WeakMap<Subscription, string>();
 
-function encodeEventFrame({ subscription, event }: EventMatch): string {
-  const cacheKey = `${subscription.binding.binding}\u0000${subscription.subscriptionKey}`;
+function encodeEventFrame({ subscription, event }: EventMatch): Buffer {
+  let cacheKey = frameKeys.get(subscription);
+  if (cacheKey === undefined) {
+    cacheKey = `${subscription.binding.binding}\u0000${subscription.subscriptionKey}`;
+    frameKeys.set(subscription, cacheKey);
+  }
   let frames = encodedFrames.get(event);
   if (!frames) {
     frames = new Map();
@@ -64,7 +71,7 @@ function encodeEventFrame({ subscription, event }: EventMatch): string {
       routing_key: event.routingKey,
       data: event.kazooData(),
     };
-    encoded = JSON.stringify(frame);
+    encoded = Buffer.from(JSON.stringify(frame));
     frames.set(cacheKey, encoded);
   }
   return encoded;
