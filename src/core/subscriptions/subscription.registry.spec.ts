@@ -272,4 +272,19 @@ describe('SubscriptionRegistry', () => {
       ]);
     }
   });
+
+  it('lets subscriptions to one binding of one account share one parsed binding and key list', () => {
+    const first = registry.add(s1, ACCOUNT_A, 'call', binding('call.*.*'), [...KEYS]).subscription;
+    const second = registry.add(s2, ACCOUNT_A, 'call', binding('call.*.*'), [...KEYS]).subscription;
+    expect(second.binding).toBe(first.binding);
+    expect(second.brokerKeys).toBe(first.brokerKeys);
+    const otherAccount = registry.add(s2, ACCOUNT_B, 'call', binding('call.*.*'), [...KEYS]);
+    expect(otherAccount.subscription.binding).not.toBe(first.binding);
+    // Keys of a new month: later subscriptions share the new ones, earlier keep theirs.
+    registry.removeAll(s2);
+    const moved = [{ exchange: 'callevt', routingKey: 'call.CHANNEL_ANSWER.*' }];
+    const third = registry.add(s2, ACCOUNT_A, 'call', binding('call.*.*'), moved).subscription;
+    expect(third.brokerKeys).toEqual(moved);
+    expect(first.brokerKeys).toEqual(KEYS);
+  });
 });

@@ -6,6 +6,23 @@ const subscriptionKey = (accountId: string, binding: string): string =>
   `${accountId}\u0000${binding}`;
 const indexKey = (family: string, accountId: string): string => `${family}\u0000${accountId}`;
 
+interface SharedShape {
+  readonly accountId: string;
+  readonly binding: FamilyBinding;
+  readonly brokerKeys: readonly BrokerKey[];
+  readonly subscriptionKey: string;
+  /** The subscription's key in its session's map. */
+  readonly key: string;
+  users: number;
+}
+
+function sameKeys(a: readonly BrokerKey[], b: readonly BrokerKey[]): boolean {
+  return (
+    a.length === b.length &&
+    a.every((key, i) => key.exchange === b[i].exchange && key.routingKey === b[i].routingKey)
+  );
+}
+
 /**
  * In-memory index of who listens to what: session ↔ account ↔ bindings. Pure bookkeeping with
  * no I/O, so every operation is synchronous and consistent even while broker calls are pending.
@@ -14,6 +31,11 @@ export class SubscriptionRegistry {
   private readonly bySession = new Map<Session, Map<string, Subscription>>();
   /** (family, account) → pattern → the subscriptions sharing it. */
   private readonly byFamilyAccount = new Map<string, Map<string, PatternBucket>>();
+  /**
+   * What every subscription to one binding of one account shares: the parsed binding, its keys
+   * and strings. A thousand dashboards on one account hold one copy, not a thousand.
+   */
+  private readonly shapes = new Map<string, SharedShape>();
   private nextOrder = 0;
 
   /** Adds a subscription; subscribing the same account and binding again is a no-op. */
@@ -30,22 +52,23 @@ export class SubscriptionRegistry {
       own = new Map();
       this.bySession.set(session, own);
     }
-    const key = subscriptionKey(accountId, binding.binding);
-    const existing = own.get(key);
+    const existing = own.get(subscriptionKey(accountId, binding.binding));
     if (existing) return { subscription: existing, added: false };
 
+    const shape = this.shapeOf(family, accountId, binding, brokerKeys, extras.subscriptionKey);
+    shape.users++;
     const subscription: Subscription = {
       session,
-      accountId,
+      accountId: shape.accountId,
       family,
-      binding,
-      brokerKeys,
-      subscriptionKey: extras.subscriptionKey ?? binding.pattern,
+      binding: shape.binding,
+      brokerKeys: shape.brokerKeys,
+      subscriptionKey: shape.subscriptionKey,
       name: extras.name,
       metadata: extras.metadata,
       order: this.nextOrder++,
     };
-    own.set(key, subscription);
+    own.set(shape.key, subscription);
     const index = indexKey(family, accountId);
     let buckets = this.byFamilyAccount.get(index);
     if (!buckets) {
@@ -117,7 +140,46 @@ export class SubscriptionRegistry {
     return count;
   }
 
+  private shapeOf(
+    family: string,
+    accountId: string,
+    binding: FamilyBinding,
+    brokerKeys: readonly BrokerKey[],
+    key: string | undefined,
+  ): SharedShape {
+    const id = `${family}\u0000${accountId}\u0000${binding.binding}`;
+    const subscriptionKeyValue = key ?? binding.pattern;
+    const shape = this.shapes.get(id);
+    if (
+      shape &&
+      shape.subscriptionKey === subscriptionKeyValue &&
+      shape.binding.pattern === binding.pattern &&
+      sameKeys(shape.brokerKeys, brokerKeys)
+    ) {
+      return shape;
+    }
+    // New, or the keys moved on (a new month): later subscriptions share the new shape.
+    const fresh: SharedShape = {
+      accountId,
+      binding,
+      brokerKeys,
+      subscriptionKey: subscriptionKeyValue,
+      key: subscriptionKey(accountId, binding.binding),
+      users: 0,
+    };
+    this.shapes.set(id, fresh);
+    return fresh;
+  }
+
+  private releaseShape(subscription: Subscription): void {
+    const id = `${subscription.family}\u0000${subscription.accountId}\u0000${subscription.binding.binding}`;
+    const shape = this.shapes.get(id);
+    if (shape?.binding !== subscription.binding) return;
+    if (--shape.users === 0) this.shapes.delete(id);
+  }
+
   private detach(subscription: Subscription): void {
+    this.releaseShape(subscription);
     const own = this.bySession.get(subscription.session);
     own?.delete(subscriptionKey(subscription.accountId, subscription.binding.binding));
     if (own?.size === 0) this.bySession.delete(subscription.session);

@@ -207,10 +207,17 @@ export class SubscriptionService {
   private inOrder<T>(session: Session, request: () => Promise<T>): Promise<T> {
     const previous = this.queues.get(session) ?? Promise.resolve();
     const result = previous.then(request, request);
-    this.queues.set(
-      session,
-      result.catch(() => undefined),
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
     );
+    this.queues.set(session, tail);
+    // An idle session keeps no promise: thousands of quiet dashboards hold nothing here.
+    tail
+      .then(() => {
+        if (this.queues.get(session) === tail) this.queues.delete(session);
+      })
+      .catch(() => undefined);
     return result;
   }
 

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Server, Socket } from 'socket.io';
 import type { EventMatch, OutboundEvent, Session, SessionGroup } from '../../core/session';
 
@@ -38,12 +37,15 @@ export class SocketIoBroadcast implements SessionGroup {
  * socket's bindings match, under its 3.x name and shape (that of the first match).
  */
 export class SocketIoSession implements Session {
-  readonly id = randomUUID();
-
   constructor(
     private readonly socket: Socket,
     readonly group: SocketIoBroadcast,
   ) {}
+
+  /** socket.io's own id: random and unguessable, and the name of the socket's own room. */
+  get id(): string {
+    return this.socket.id;
+  }
 
   /** Every socket is in a room named after its id. */
   get socketId(): string {
