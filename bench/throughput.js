@@ -27,7 +27,8 @@
  * RSS is read from /proc of the server processes after a GC (bench/server-probe.js).
  *
  * Options: `--quick` (fewer and shorter rounds). Environment: AMQP_URL, AMQP_PREFETCH (200),
- * BENCH_CLIENTS (1000), BENCH_WORKERS (4), BENCH_ROUNDS (5; 3 quick), BENCH_INGEST_N (messages
+ * BENCH_CLIENTS (1000), BENCH_MEMORY_CLIENTS (connections of the memory reading, 4000),
+ * BENCH_WORKERS (4), BENCH_ROUNDS (5; 3 quick), BENCH_INGEST_N (messages
  * per ingest round, 20000; 5000 quick), BENCH_FANOUT_N (events per fan-out round, 200; 100
  * quick), BENCH_WS (0 skips the plain-WebSocket fan-out), BENCH_ONLY (comma-separated of
  * ingest, fanout, ws), BENCH_PROFILE (comma-separated phases whose measured rounds get a V8
@@ -68,6 +69,9 @@ const CONFIG = {
   amqpUrl: process.env.AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672',
   prefetch: intEnv('AMQP_PREFETCH', 200),
   clients: intEnv('BENCH_CLIENTS', 1000),
+  // Per-connection RSS is a few KiB against a process RSS that moves by several MiB on its own
+  // (V8's young generation, malloc arenas): more connections make the reading meaningful.
+  memoryClients: Math.max(intEnv('BENCH_CLIENTS', 1000), intEnv('BENCH_MEMORY_CLIENTS', 4000)),
   workers: Math.max(1, intEnv('BENCH_WORKERS', 4)),
   rounds: Math.max(1, intEnv('BENCH_ROUNDS', QUICK ? 3 : 5)),
   ingestN: intEnv('BENCH_INGEST_N', QUICK ? 5000 : 20000),
@@ -599,18 +603,22 @@ async function measureMemory(entry, connect, what) {
     return file;
   };
   const idleSnapshot = await snapshot('idle');
+  // The fan-out clients stay connected for the fan-out rounds; the extra ones only count here.
   await connect('main', CONFIG.clients);
+  const extra = CONFIG.memoryClients - CONFIG.clients;
+  if (extra > 0) await connect('extra', extra);
   const loaded = await S.settledRssKiB(entry.server);
   const loadedSnapshot = await snapshot('loaded');
+  if (extra > 0) await entry.workers.close(entry.extraGroup);
   if (idleSnapshot)
     heapSnapshots.push({ what: `${entry.server.name}, ${what}`, idleSnapshot, loadedSnapshot });
   return {
     what,
-    connections: CONFIG.clients,
+    connections: CONFIG.memoryClients,
     idle,
     loaded,
-    perConnectionKiB: (loaded.rssKiB - idle.rssKiB) / CONFIG.clients,
-    heapPerConnectionKiB: (loaded.heapUsedKiB - idle.heapUsedKiB) / CONFIG.clients,
+    perConnectionKiB: (loaded.rssKiB - idle.rssKiB) / CONFIG.memoryClients,
+    heapPerConnectionKiB: (loaded.heapUsedKiB - idle.heapUsedKiB) / CONFIG.memoryClients,
   };
 }
 
@@ -720,11 +728,11 @@ async function main() {
     const ctx = { gateway, rawConsumer, publisher, workers, accounts };
 
     if (wanted('fanout') || wanted('memory')) {
-      S.log(`- memory: idle, then ${CONFIG.clients} socket.io clients on each server`);
+      S.log(`- memory: idle, then ${CONFIG.memoryClients} socket.io clients on each server`);
       const gwMemory = await measureMemory(
-        { server: gateway, workers, warmGroup: 'gw-warm', tag: 'gateway' },
+        { server: gateway, workers, warmGroup: 'gw-warm', extraGroup: 'gw-memory', tag: 'gateway' },
         (phase, count) =>
-          connectGroup(phase === 'warm' ? 'gw-warm' : 'gw-fanout', {
+          connectGroup({ warm: 'gw-warm', extra: 'gw-memory' }[phase] ?? 'gw-fanout', {
             kind: 'sio',
             url: gateway.url,
             count,
@@ -734,9 +742,15 @@ async function main() {
         'subscribed socket.io clients',
       );
       const rawMemory = await measureMemory(
-        { server: rawSio, workers, warmGroup: 'raw-warm', tag: 'socketio' },
+        {
+          server: rawSio,
+          workers,
+          warmGroup: 'raw-warm',
+          extraGroup: 'raw-memory',
+          tag: 'socketio',
+        },
         (phase, count) =>
-          connectGroup(phase === 'warm' ? 'raw-warm' : 'raw-fanout', {
+          connectGroup({ warm: 'raw-warm', extra: 'raw-memory' }[phase] ?? 'raw-fanout', {
             kind: 'sio',
             url: rawSio.url,
             count,
@@ -882,7 +896,7 @@ async function main() {
   for (const { what, idleSnapshot, loadedSnapshot } of heapSnapshots) {
     const { compare } = require('./lib/heap-summary');
     process.stdout.write(
-      `\n${what}: ${compare(idleSnapshot, loadedSnapshot, CONFIG.clients, 20)}\n`,
+      `\n${what}: ${compare(idleSnapshot, loadedSnapshot, CONFIG.memoryClients, 20)}\n`,
     );
   }
   fs.mkdirSync(path.dirname(OUTPUT), { recursive: true });
