@@ -312,6 +312,29 @@ async function gatewayIngestRound(ctx, n) {
   return { ...round, deliveries: n };
 }
 
+/**
+ * Ingest proper: the gateway consumes, reads and routes `n` call events of an account nobody on
+ * the node watches (the `callevt` keys carry no account, so they all reach its queue and are
+ * told apart by the account in the body), then one of the subscribed account marks the end.
+ */
+async function gatewayRoutedIngestRound(ctx, n) {
+  const prefix = newPrefix('u');
+  const messages = [
+    ...buildMessages(ctx.accounts.other, `${prefix}x`, n - 1),
+    ...buildMessages(ctx.accounts.ingest, prefix, 1),
+  ];
+  const { done } = await ctx.workers.expect('gw-ingest', prefix, 1);
+  const round = await drainRound(
+    ctx.gateway,
+    ctx.publisher,
+    CALL_EXCHANGE,
+    messages,
+    done,
+    ctx.workers.pids,
+  );
+  return { ...round, deliveries: n };
+}
+
 async function rawIngestRound(ctx, n) {
   const prefix = newPrefix('r');
   const messages = buildMessages(ctx.accounts.ingest, prefix, n);
@@ -482,10 +505,17 @@ function report(meta, scenarios, memory, isolation) {
         }
       : undefined;
   ratioRow(
-    '1. Ingest (1 subscribed client)',
-    sc('gw-ingest'),
+    '1. Ingest (consume, read, route)',
+    sc('gw-ingest-routed'),
     sc('raw-ingest'),
     TARGETS.ingest,
+    true,
+  );
+  ratioRow(
+    '   Ingest and delivery to 1 socket.io client',
+    sc('gw-ingest'),
+    sc('raw-ingest'),
+    undefined,
     true,
   );
   ratioRow(
@@ -672,6 +702,11 @@ async function main() {
   S.log(`bench ${RUN_ID}: ${JSON.stringify({ ...CONFIG, amqpUrl: undefined })}`);
 
   const scenarios = {
+    'gw-ingest-routed': new Scenario(
+      'gw-ingest-routed',
+      'Blackhole ingest, events of unwatched accounts',
+      'msg/s',
+    ),
     'gw-ingest': new Scenario('gw-ingest', 'Blackhole ingest, 1 socket.io client', 'msg/s'),
     'raw-ingest': new Scenario(
       'raw-ingest',
@@ -778,6 +813,11 @@ async function main() {
             scenario: scenarios['raw-ingest'],
             warmUp: () => rawIngestRound(ctx, warm),
             run: () => rawIngestRound(ctx, n),
+          },
+          {
+            scenario: scenarios['gw-ingest-routed'],
+            warmUp: () => gatewayRoutedIngestRound(ctx, warm),
+            run: () => gatewayRoutedIngestRound(ctx, n),
           },
           {
             scenario: scenarios['gw-ingest'],
