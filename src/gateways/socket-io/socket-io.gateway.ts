@@ -1,10 +1,8 @@
+import { Logger } from '@nestjs/common';
 import {
-  ConnectedSocket,
-  MessageBody,
   OnGatewayConnection,
   OnGatewayDisconnect,
   OnGatewayInit,
-  SubscribeMessage,
   WebSocketGateway,
 } from '@nestjs/websockets';
 import type { Server, Socket } from 'socket.io';
@@ -27,7 +25,21 @@ interface SessionData {
   // Frame size and upgrade sharing come from GatewayIoAdapter.
 })
 export class SocketIoGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect {
+  private readonly logger = new Logger(SocketIoGateway.name);
   private broadcast!: SocketIoBroadcast;
+  /**
+   * One listener per action for every socket: socket.io calls it with the socket as `this`.
+   * `@SubscribeMessage` would bind a handler, a closure and its context per socket and action,
+   * a tenth of what an idle connection costs.
+   */
+  private readonly onSubscribe = socketListener(
+    (socket, body) => this.handle(socket, 'subscribe', body),
+    (error) => this.logger.error(`subscribe failed: ${String(error)}`),
+  );
+  private readonly onUnsubscribe = socketListener(
+    (socket, body) => this.handle(socket, 'unsubscribe', body),
+    (error) => this.logger.error(`unsubscribe failed: ${String(error)}`),
+  );
 
   constructor(private readonly protocol: EventProtocol) {}
 
@@ -37,24 +49,13 @@ export class SocketIoGateway implements OnGatewayInit, OnGatewayConnection, OnGa
 
   handleConnection(socket: Socket): void {
     (socket.data as SessionData).session = new SocketIoSession(socket, this.broadcast);
+    socket.on('subscribe', this.onSubscribe);
+    socket.on('unsubscribe', this.onUnsubscribe);
   }
 
   handleDisconnect(socket: Socket): void {
     const session = (socket.data as SessionData).session;
     if (session) this.protocol.disconnect(session);
-  }
-
-  @SubscribeMessage('subscribe')
-  onSubscribe(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): Promise<EventAck> {
-    return this.handle(socket, 'subscribe', body);
-  }
-
-  @SubscribeMessage('unsubscribe')
-  onUnsubscribe(
-    @ConnectedSocket() socket: Socket,
-    @MessageBody() body: unknown,
-  ): Promise<EventAck> {
-    return this.handle(socket, 'unsubscribe', body);
   }
 
   private async handle(socket: Socket, action: EventAction, body: unknown): Promise<EventAck> {
@@ -64,4 +65,20 @@ export class SocketIoGateway implements OnGatewayInit, OnGatewayConnection, OnGa
     if (failure) socket.emit(failure.event, failure.payload);
     return ack;
   }
+}
+
+/**
+ * A listener shared by every socket, which socket.io calls with the socket as `this`: the
+ * payload first, the client's acknowledgement callback last when it passed one.
+ */
+function socketListener(
+  handle: (socket: Socket, body: unknown) => Promise<EventAck>,
+  failed: (error: unknown) => void,
+): (this: Socket, ...args: unknown[]) => void {
+  return function (this: Socket, ...args: unknown[]): void {
+    const last = args[args.length - 1];
+    const ack = typeof last === 'function' ? (last as (response: EventAck) => void) : undefined;
+    const body = ack && args.length === 1 ? undefined : args[0];
+    handle(this, body).then((response) => ack?.(response), failed);
+  };
 }
