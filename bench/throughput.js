@@ -297,33 +297,20 @@ async function drainRound(consumer, publisher, exchange, messages, done, workerP
   return { ms: last - t0, cpu: cpuDelta(before, cpuNow(consumer.pid, workerPids)) };
 }
 
-async function gatewayIngestRound(ctx, n) {
-  const prefix = newPrefix('i');
-  const messages = buildMessages(ctx.accounts.ingest, prefix, n);
-  const { done } = await ctx.workers.expect('gw-ingest', prefix, n);
-  const round = await drainRound(
-    ctx.gateway,
-    ctx.publisher,
-    CALL_EXCHANGE,
-    messages,
-    done,
-    ctx.workers.pids,
-  );
-  return { ...round, deliveries: n };
-}
-
 /**
- * Ingest proper: the gateway consumes, reads and routes `n` call events of an account nobody on
- * the node watches (the `callevt` keys carry no account, so they all reach its queue and are
- * told apart by the account in the body), then one of the subscribed account marks the end.
+ * `n` call events through the gateway. With `routedOnly`, all but the last are of an account
+ * nobody on the node watches: the `callevt` keys carry no account, so they all reach its queue
+ * and are read and routed (ingest proper); the last, of the subscribed account, marks the end.
+ * Without it, every one is delivered to the subscribed client.
  */
-async function gatewayRoutedIngestRound(ctx, n) {
-  const prefix = newPrefix('u');
+async function gatewayIngestRound(ctx, n, { routedOnly = false } = {}) {
+  const prefix = newPrefix(routedOnly ? 'u' : 'i');
+  const delivered = routedOnly ? 1 : n;
   const messages = [
-    ...buildMessages(ctx.accounts.other, `${prefix}x`, n - 1),
-    ...buildMessages(ctx.accounts.ingest, prefix, 1),
+    ...buildMessages(ctx.accounts.other, `${prefix}x`, n - delivered),
+    ...buildMessages(ctx.accounts.ingest, prefix, delivered),
   ];
-  const { done } = await ctx.workers.expect('gw-ingest', prefix, 1);
+  const { done } = await ctx.workers.expect('gw-ingest', prefix, delivered);
   const round = await drainRound(
     ctx.gateway,
     ctx.publisher,
@@ -816,8 +803,8 @@ async function main() {
           },
           {
             scenario: scenarios['gw-ingest-routed'],
-            warmUp: () => gatewayRoutedIngestRound(ctx, warm),
-            run: () => gatewayRoutedIngestRound(ctx, n),
+            warmUp: () => gatewayIngestRound(ctx, warm, { routedOnly: true }),
+            run: () => gatewayIngestRound(ctx, n, { routedOnly: true }),
           },
           {
             scenario: scenarios['gw-ingest'],
