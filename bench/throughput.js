@@ -27,7 +27,7 @@
  * RSS is read from /proc of the server processes after a GC (bench/server-probe.js).
  *
  * Options: `--quick` (fewer and shorter rounds). Environment: AMQP_URL, AMQP_PREFETCH (200),
- * BENCH_CLIENTS (1000), BENCH_MEMORY_CLIENTS (connections of the memory reading, 4000),
+ * BENCH_CLIENTS (1000), BENCH_MEMORY_CLIENTS (connections of the memory reading, 8000),
  * BENCH_WORKERS (4), BENCH_ROUNDS (5; 3 quick), BENCH_INGEST_N (messages
  * per ingest round, 20000; 5000 quick), BENCH_FANOUT_N (events per fan-out round, 200; 100
  * quick), BENCH_WS (0 skips the plain-WebSocket fan-out), BENCH_ONLY (comma-separated of
@@ -71,7 +71,7 @@ const CONFIG = {
   clients: intEnv('BENCH_CLIENTS', 1000),
   // Per-connection RSS is a few KiB against a process RSS that moves by several MiB on its own
   // (V8's young generation, malloc arenas): more connections make the reading meaningful.
-  memoryClients: Math.max(intEnv('BENCH_CLIENTS', 1000), intEnv('BENCH_MEMORY_CLIENTS', 4000)),
+  memoryClients: Math.max(intEnv('BENCH_CLIENTS', 1000), intEnv('BENCH_MEMORY_CLIENTS', 8000)),
   workers: Math.max(1, intEnv('BENCH_WORKERS', 4)),
   rounds: Math.max(1, intEnv('BENCH_ROUNDS', QUICK ? 3 : 5)),
   ingestN: intEnv('BENCH_INGEST_N', QUICK ? 5000 : 20000),
