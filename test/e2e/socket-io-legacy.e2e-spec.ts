@@ -158,7 +158,31 @@ describe.each<LegacyTransport>(['websocket', 'xhr-polling'])(
       });
       await client.sendPacket('5:::not json');
       await client.waitFor('error', (args) => (args as Json).message === 'invalid JSON');
+      // Valid JSON that is no event object, and payloads of the wrong types: coded errors.
+      for (const packet of ['5:::null', '5:::[1]', '5:::"subscribe"', '5:::42']) {
+        await client.sendPacket(packet);
+      }
+      await client.emit('subscribe', { account_id: mine.accountId, auth_token: null });
+      await client.emit('subscribe', [null]);
+      await waitUntil('an answer to every bad packet', () =>
+        client.named('error').length >= 8 ? true : undefined,
+      );
+      const messages = client.named('error').map((args) => (args as Json).message);
+      expect(messages.filter((m) => m === 'expected a JSON object')).toHaveLength(4);
+      expect(messages).toContain(
+        'invalid subscribe request: auth_token: auth_token must be a string',
+      );
+      expect(messages).toContain('subscribe expects a JSON object');
+      expect(messages).not.toContain('internal error');
       expect(client.closed).toBe(false);
+      // And the session still works.
+      const [ack] =
+        (await client.emit(
+          'subscribe',
+          { account_id: mine.accountId, auth_token: mine.token, binding: 'call.PARK_RETRIEVED.*' },
+          true,
+        )) ?? [];
+      expect(ack).toMatchObject({ status: 'success' });
     });
 
     const parked = () =>

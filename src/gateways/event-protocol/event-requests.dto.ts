@@ -5,7 +5,15 @@ import {
   IsOptional,
   IsString,
   MaxLength,
+  ValidateIf,
 } from 'class-validator';
+
+/**
+ * Optional, but when present it must pass the checks: unlike `@IsOptional()`, `null` is not
+ * "absent" (`{"auth_token": null}` is a wrong type, answered as such).
+ */
+const Omittable = (): PropertyDecorator =>
+  ValidateIf((_request: unknown, value: unknown) => value !== undefined);
 
 /** Most bindings one `subscribe` may carry. */
 export const MAX_BINDINGS_PER_REQUEST = 100;
@@ -15,22 +23,22 @@ export const MAX_BINDINGS_PER_REQUEST = 100;
  * runs decorators bottom-up and the gateway stops at the first failure, so type checks sit last.
  */
 export class EventRequestDto {
-  @IsOptional()
+  @Omittable()
   @MaxLength(8192)
   @IsString()
   auth_token?: string;
 
-  @IsOptional()
+  @Omittable()
   @MaxLength(64)
   @IsString()
   account_id?: string;
 
-  @IsOptional()
+  @Omittable()
   @MaxLength(1024)
   @IsString()
   binding?: string;
 
-  @IsOptional()
+  @Omittable()
   @MaxLength(1024, { each: true })
   @IsString({ each: true })
   @ArrayMaxSize(MAX_BINDINGS_PER_REQUEST)

@@ -216,13 +216,21 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
   private async receiveEvent(session: LegacySession, packet: LegacyPacket): Promise<void> {
     // A plain id asks for an immediate, empty acknowledgement.
     if (packet.id !== undefined && !packet.ackWithData) session.write(ackPacket(packet.id));
-    let event: { name?: unknown; args?: unknown };
+    let parsed: unknown;
     try {
-      event = JSON.parse(packet.data) as { name?: unknown; args?: unknown };
+      parsed = JSON.parse(packet.data);
     } catch {
       session.write(eventPacket('error', { message: 'invalid JSON', code: 'bad_request' }));
       return;
     }
+    // `5:::null`, `5:::[1]`, `5:::"x"`: valid JSON, but no event.
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      session.write(
+        eventPacket('error', { message: 'expected a JSON object', code: 'bad_request' }),
+      );
+      return;
+    }
+    const event = parsed as { name?: unknown; args?: unknown };
     const action = event.name;
     if (action !== 'subscribe' && action !== 'unsubscribe') {
       const name = JSON.stringify(action ?? null).slice(0, 64);
