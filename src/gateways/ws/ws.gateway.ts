@@ -72,7 +72,11 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown 
     );
     this.sessions.set(socket, session);
     socket.on('message', (data: RawData, isBinary: boolean) => {
-      void this.onFrame(session, data, isBinary);
+      this.onFrame(session, data, isBinary).catch((error: unknown) =>
+        this.logger.error(
+          `session ${session.id}: ${error instanceof Error ? error.stack : String(error)}`,
+        ),
+      );
     });
     socket.on('pong', () => (session.alive = true));
     socket.on('close', () => this.subscriptions.disconnect(session));
