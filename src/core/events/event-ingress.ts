@@ -4,7 +4,6 @@ import { kazooEventData } from '../kazoo/normalize';
 import type { EventMatch, OutboundEvent, Session, SessionGroup } from '../session';
 import type { PatternBucket } from '../subscriptions/pattern-bucket';
 import { SubscriptionRegistry } from '../subscriptions/subscription.registry';
-import { topicWordsMatch } from '../topics/topic-matcher';
 import { EventStats } from './event-stats';
 
 /** Raised for a delivery that is not a Kazoo message; the consumer drops it without requeue. */
@@ -89,8 +88,7 @@ export class EventIngress {
       };
       // The key is split once per event; each pattern is matched once for all its subscribers.
       const keyWords = event.key.split('.');
-      this.registry.forEachBucket(reader.family, accountId, (bucket) => {
-        if (!topicWordsMatch(bucket.words, keyWords)) return;
+      this.registry.forEachMatch(reader.family, accountId, keyWords, (bucket) => {
         if (!first) first = { bucket, event };
         else (more ??= []).push({ bucket, event });
       });

@@ -11,20 +11,17 @@ export interface DispatchPlan {
 /**
  * The subscriptions of one family and account that share a topic pattern: an event's key is
  * matched against the pattern once for all of them (a thousand dashboards on
- * `call.CHANNEL_CREATE.*` cost one match), and how to send them an event is worked out once
- * per change of membership rather than once per event.
+ * `call.CHANNEL_CREATE.*` cost one match, found through `TopicTrie`), and how to send them an
+ * event is worked out once per change of membership rather than once per event.
  */
 export class PatternBucket {
-  readonly words: readonly string[];
   private readonly members = new Set<Subscription>();
   /** Subscriptions per session: two bindings can share a pattern (raw and encoded ids). */
   private readonly perSession = new Map<Session, number>();
   private ordered: Subscription[] | undefined;
   private plan: DispatchPlan | undefined;
 
-  constructor(readonly pattern: string) {
-    this.words = pattern.split('.');
-  }
+  constructor(readonly pattern: string) {}
 
   get size(): number {
     return this.members.size;

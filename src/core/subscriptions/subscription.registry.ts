@@ -1,5 +1,6 @@
 import { ALL_ACCOUNTS, type BrokerKey, type FamilyBinding } from '../families/event-family';
 import type { Session, Subscription } from '../session';
+import { TopicTrie } from '../topics/topic-trie';
 import { PatternBucket } from './pattern-bucket';
 
 const subscriptionKey = (accountId: string, binding: string): string =>
@@ -29,8 +30,8 @@ function sameKeys(a: readonly BrokerKey[], b: readonly BrokerKey[]): boolean {
  */
 export class SubscriptionRegistry {
   private readonly bySession = new Map<Session, Map<string, Subscription>>();
-  /** (family, account) → pattern → the subscriptions sharing it. */
-  private readonly byFamilyAccount = new Map<string, Map<string, PatternBucket>>();
+  /** (family, account) → the subscriptions sharing each pattern, indexed by pattern words. */
+  private readonly byFamilyAccount = new Map<string, TopicTrie<PatternBucket>>();
   /**
    * What every subscription to one binding of one account shares: the parsed binding, its keys
    * and strings. A thousand dashboards on one account hold one copy, not a thousand.
@@ -72,7 +73,7 @@ export class SubscriptionRegistry {
     const index = indexKey(family, accountId);
     let buckets = this.byFamilyAccount.get(index);
     if (!buckets) {
-      buckets = new Map();
+      buckets = new TopicTrie();
       this.byFamilyAccount.set(index, buckets);
     }
     let bucket = buckets.get(binding.pattern);
@@ -128,6 +129,22 @@ export class SubscriptionRegistry {
     if (accountId === ALL_ACCOUNTS) return;
     const everyAccount = this.byFamilyAccount.get(indexKey(family, ALL_ACCOUNTS));
     if (everyAccount) for (const bucket of everyAccount.values()) visit(bucket);
+  }
+
+  /**
+   * Calls `visit` with every pattern bucket of `family` whose pattern matches `key` (split into
+   * words) and that may see an event of `accountId`: the account's own, then the superduper
+   * admins' (`*`). The cost is that of walking the key's words, whatever the number of patterns.
+   */
+  forEachMatch(
+    family: string,
+    accountId: string,
+    key: readonly string[],
+    visit: (bucket: PatternBucket) => void,
+  ): void {
+    this.byFamilyAccount.get(indexKey(family, accountId))?.match(key, visit);
+    if (accountId === ALL_ACCOUNTS) return;
+    this.byFamilyAccount.get(indexKey(family, ALL_ACCOUNTS))?.match(key, visit);
   }
 
   get sessionCount(): number {
