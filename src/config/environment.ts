@@ -92,6 +92,13 @@ export class Environment {
   @Max(16 * 1024 * 1024)
   MAX_FRAME_BYTES: number = 64 * 1024;
 
+  /** Most bindings one connection may hold; each costs the node on every event of its account. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  MAX_BINDINGS_PER_CONNECTION: number = 1000;
+
   /** Requests one plain-WebSocket connection may burst (Kazoo 4.x `max_bucket_tokens`). */
   @Transform(toInt)
   @IsInt()

@@ -1,11 +1,13 @@
 import { Global, Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { AuthModule } from '../auth/auth.module';
+import { Environment } from '../config/environment';
 import { EventIngress } from './events/event-ingress';
 import { EventStats } from './events/event-stats';
 import { FamilyRegistry } from './families/family.registry';
 import { SubscriptionRegistry } from './subscriptions/subscription.registry';
 import { MonthlyRollover } from './subscriptions/monthly-rollover';
+import { SUBSCRIPTION_LIMITS, type SubscriptionLimits } from './subscriptions/ports';
 import { SubscriptionService } from './subscriptions/subscription.service';
 
 /**
@@ -19,6 +21,13 @@ import { SubscriptionService } from './subscriptions/subscription.service';
     FamilyRegistry,
     { provide: SubscriptionRegistry, useFactory: () => new SubscriptionRegistry() },
     { provide: EventStats, useFactory: () => new EventStats() },
+    {
+      provide: SUBSCRIPTION_LIMITS,
+      inject: [Environment],
+      useFactory: (env: Environment): SubscriptionLimits => ({
+        maxBindingsPerConnection: env.MAX_BINDINGS_PER_CONNECTION,
+      }),
+    },
     SubscriptionService,
     EventIngress,
     MonthlyRollover,

@@ -22,6 +22,8 @@ export const ErrorCode = {
    * that cannot be used). Temporary when the refusal may pass (the binding channel failed).
    */
   BrokerRefused: 'broker_refused',
+  /** A limit of the node was reached (bindings per connection, …); the request changed nothing. */
+  LimitExceeded: 'limit_exceeded',
   /** An unexpected failure inside Blackhole. */
   Internal: 'internal',
 } as const;
@@ -111,6 +113,13 @@ export class BrokerRefusedError extends GatewayError {
   constructor(message: string, temporary: boolean) {
     super(ErrorCode.BrokerRefused, message, temporary);
     this.name = 'BrokerRefusedError';
+  }
+}
+
+export class LimitExceededError extends GatewayError {
+  constructor(message: string) {
+    super(ErrorCode.LimitExceeded, message);
+    this.name = 'LimitExceededError';
   }
 }
 

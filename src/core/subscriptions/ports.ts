@@ -34,3 +34,10 @@ export interface AccountDirectory {
   realmOf(token: string, accountId: string): Promise<string>;
 }
 export const ACCOUNT_DIRECTORY = Symbol('ACCOUNT_DIRECTORY');
+
+/** Limits of the subscription engine, from the environment. */
+export interface SubscriptionLimits {
+  /** Most bindings one connection may hold, across accounts. */
+  readonly maxBindingsPerConnection: number;
+}
+export const SUBSCRIPTION_LIMITS = Symbol('SUBSCRIPTION_LIMITS');

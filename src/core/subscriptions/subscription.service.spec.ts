@@ -7,6 +7,7 @@ import {
   GatewayError,
   InvalidAccountError,
   InvalidBindingError,
+  LimitExceededError,
   TokenRequiredError,
 } from '../errors';
 import { Clock } from '../clock';
@@ -143,6 +144,7 @@ describe('SubscriptionService', () => {
       broker,
       directory,
       new Clock(),
+      { maxBindingsPerConnection: 5 },
     );
     session = newSession('s1');
   });
@@ -306,6 +308,40 @@ describe('SubscriptionService', () => {
       expect(broker.counts.get(`callevt::${CREATE}`)).toBe(3);
       // The reply lists each binding once, whatever the accounts.
       expect(service.bindingsOf(session)).toEqual([CREATE]);
+    });
+  });
+
+  describe('limits', () => {
+    it('refuses a request that would take a connection past its binding limit, and keeps what it held', async () => {
+      await service.subscribe(session, {
+        token: TOKEN,
+        accountId: ACCOUNT_A,
+        bindings: [CREATE, DESTROY],
+      });
+      // Bindings already held do not count again.
+      await service.subscribe(session, {
+        token: TOKEN,
+        accountId: ACCOUNT_A,
+        bindings: [CREATE, ANSWER, 'call.CHANNEL_HOLD.*'],
+      });
+      const error = await rejectionOf(
+        service.subscribe(session, {
+          token: TOKEN,
+          accountId: ACCOUNT_B,
+          bindings: [CREATE, DESTROY],
+        }),
+      );
+      expect(error).toBeInstanceOf(LimitExceededError);
+      expect(error).toMatchObject({ code: 'limit_exceeded', temporary: false });
+      expect(service.bindingsOf(session)).toHaveLength(4);
+      expect(
+        await service.subscribe(session, {
+          token: TOKEN,
+          accountId: ACCOUNT_B,
+          bindings: [CREATE],
+        }),
+      ).toHaveLength(4);
+      expect(registry.of(session)).toHaveLength(5);
     });
   });
 

@@ -1,5 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { BadRequestError, InvalidAccountError, TokenRequiredError } from '../errors';
+import {
+  BadRequestError,
+  InvalidAccountError,
+  LimitExceededError,
+  TokenRequiredError,
+} from '../errors';
 import { FamilyRegistry } from '../families/family.registry';
 import type { Session, Subscription } from '../session';
 import { Clock } from '../clock';
@@ -9,6 +14,8 @@ import {
   ACCOUNT_AUTHORIZER,
   ACCOUNT_DIRECTORY,
   BROKER_BINDINGS,
+  SUBSCRIPTION_LIMITS,
+  type SubscriptionLimits,
   type AccountAuthorizer,
   type AccountDirectory,
   type BrokerBindings,
@@ -53,6 +60,7 @@ export class SubscriptionService {
     @Inject(BROKER_BINDINGS) private readonly broker: BrokerBindings,
     @Inject(ACCOUNT_DIRECTORY) private readonly directory: AccountDirectory,
     private readonly clock: Clock,
+    @Inject(SUBSCRIPTION_LIMITS) private readonly limits: SubscriptionLimits,
   ) {}
 
   /** Checks a token with Crossbar (for protocols that authenticate a connection once). */
@@ -79,6 +87,7 @@ export class SubscriptionService {
       throw new BadRequestError(`missing required keys : ${missing.join(', ')}`);
     const accountId = checkAccountId(command.accountId as string);
     const parsed = command.bindings.map((binding) => this.families.parse(binding));
+    this.checkBindingLimit(session, accountId, command.bindings);
 
     await this.authorizer.authorize(token, accountId);
     const context = this.contextFor(accountId, token);
@@ -152,6 +161,26 @@ export class SubscriptionService {
         bindings.length > 0 ? [...bindings] : unique(removed.map((s) => s.binding.binding)),
       subscribed: this.bindingsOf(session),
     };
+  }
+
+  /**
+   * Every subscription costs the node on each event of its account: one connection may not
+   * hold more than `maxBindingsPerConnection`, counted before any Crossbar or broker work.
+   */
+  private checkBindingLimit(
+    session: Session,
+    accountId: string,
+    bindings: readonly string[],
+  ): void {
+    const held = this.registry.of(session);
+    const heldHere = new Set(
+      held.filter((s) => s.accountId === accountId).map((s) => s.binding.binding),
+    );
+    const added = new Set(bindings.filter((binding) => !heldHere.has(binding))).size;
+    const max = this.limits.maxBindingsPerConnection;
+    if (held.length + added > max) {
+      throw new LimitExceededError(`binding limit reached: a connection may hold ${max}`);
+    }
   }
 
   /** Forgets a closed session and releases everything it held. */
