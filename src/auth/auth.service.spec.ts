@@ -5,6 +5,7 @@ import {
   AuthUnavailableError,
   GatewayError,
   InvalidAccountError,
+  RateLimitedError,
   TokenInvalidError,
 } from '../core/errors';
 import { FakeCrossbar } from '../../test/support/fake-crossbar';
@@ -198,6 +199,34 @@ describe('AuthService against a Crossbar stand-in', () => {
   });
 
   describe('single flight', () => {
+    it('charges a requester only for questions Crossbar must answer, up to its budget', async () => {
+      const auth = newService({ CROSSBAR_LOOKUPS_BURST: '3', CROSSBAR_LOOKUPS_PER_MIN: '1' });
+      const flooder = {};
+      const polite = {};
+      const known = crossbar.issueToken(crossbar.addAccount());
+      await auth.authenticate(known, flooder);
+      // Cached answers cost nothing, however often they are asked for.
+      for (let i = 0; i < 10; i++) await auth.authenticate(known, flooder);
+      const unknown = (i: number) => `f00dfeedf00dfeedf00dfeedf00d${String(i).padStart(4, '0')}`;
+      await expect(auth.authenticate(unknown(1), flooder)).rejects.toBeInstanceOf(
+        TokenInvalidError,
+      );
+      await expect(auth.authenticate(unknown(2), flooder)).rejects.toBeInstanceOf(
+        TokenInvalidError,
+      );
+      const before = crossbar.hitsOf('/v2/token_auth');
+      const refused = await rejectionOf(auth.authenticate(unknown(3), flooder));
+      expect(refused).toBeInstanceOf(RateLimitedError);
+      expect(refused).toMatchObject({ code: 'rate_limited', temporary: true });
+      expect(crossbar.hitsOf('/v2/token_auth')).toBe(before);
+      // Another connection has a budget of its own; a minute later the flooder has one more.
+      await expect(auth.authenticate(unknown(3), polite)).rejects.toBeInstanceOf(TokenInvalidError);
+      clock.advance(60_000);
+      await expect(auth.authenticate(unknown(4), flooder)).rejects.toBeInstanceOf(
+        TokenInvalidError,
+      );
+    });
+
     it('10 concurrent authenticate calls make one request', async () => {
       const account = crossbar.addAccount();
       const token = crossbar.issueToken(account);

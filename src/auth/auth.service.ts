@@ -5,8 +5,10 @@ import {
   AccountForbiddenError,
   InvalidAccountError,
   InvalidBindingError,
+  RateLimitedError,
   TokenInvalidError,
 } from '../core/errors';
+import { TokenBucket } from '../core/limits/token-bucket';
 import { ALL_ACCOUNTS } from '../core/families/event-family';
 import type {
   AccountAuthorizer,
@@ -33,6 +35,9 @@ export class AuthService implements AccountAuthorizer, AccountDirectory {
   private readonly grants: TtlCache<AccountAccess>;
   private readonly positiveTtlMs: number;
   private readonly negativeTtlMs: number;
+  private readonly lookupBudgets = new WeakMap<object, TokenBucket>();
+  private readonly lookupBurst: number;
+  private readonly lookupsPerSecond: number;
 
   constructor(
     private readonly crossbar: CrossbarClient,
@@ -41,26 +46,28 @@ export class AuthService implements AccountAuthorizer, AccountDirectory {
   ) {
     this.positiveTtlMs = env.AUTH_CACHE_TTL_S * 1000;
     this.negativeTtlMs = env.AUTH_NEGATIVE_TTL_S * 1000;
+    this.lookupBurst = env.CROSSBAR_LOOKUPS_BURST;
+    this.lookupsPerSecond = env.CROSSBAR_LOOKUPS_PER_MIN / 60;
     this.identities = new TtlCache(env.AUTH_CACHE_MAX, now);
     this.grants = new TtlCache(env.AUTH_CACHE_MAX, now);
   }
 
-  async authenticate(token: string): Promise<TokenIdentity> {
-    const info = await this.tokenInfo(token);
+  async authenticate(token: string, requester?: object): Promise<TokenIdentity> {
+    const info = await this.tokenInfo(token, requester);
     return { accountId: info.accountId };
   }
 
-  async authorize(token: string, accountId: string): Promise<TokenIdentity> {
-    const info = await this.tokenInfo(token);
+  async authorize(token: string, accountId: string, requester?: object): Promise<TokenIdentity> {
+    const info = await this.tokenInfo(token, requester);
     if (info.accountId === accountId) return { accountId: info.accountId };
     if (accountId === ALL_ACCOUNTS) {
       // Kazoo 4.3 (bh_authz_subscribe): `*` only for a superduper admin, as Crossbar's document
       // of the token's own account says.
-      const own = await this.access(token, info, info.accountId);
+      const own = await this.access(token, info, info.accountId, requester);
       if (!own.superduperAdmin) throw new InvalidAccountError('unauthorized wildcard account id');
       return { accountId: info.accountId };
     }
-    await this.access(token, info, accountId);
+    await this.access(token, info, accountId, requester);
     return { accountId: info.accountId };
   }
 
@@ -77,8 +84,10 @@ export class AuthService implements AccountAuthorizer, AccountDirectory {
     token: string,
     info: TokenInfo,
     accountId: string,
+    requester?: object,
   ): Promise<AccountAccess & { allowed: true }> {
     const key = `${tokenDigest(token)}:${accountId}`;
+    if (!this.grants.has(key)) this.spendLookup(requester);
     const access = await this.grants.get(key, async () => {
       const answer = await this.crossbar.account(token, accountId);
       return { value: answer, ttlMs: answer.allowed ? this.positiveTtl(info) : this.negativeTtlMs };
@@ -90,8 +99,10 @@ export class AuthService implements AccountAuthorizer, AccountDirectory {
     return access;
   }
 
-  private async tokenInfo(token: string): Promise<TokenInfo> {
-    const verdict = await this.identities.get(tokenDigest(token), async () => {
+  private async tokenInfo(token: string, requester?: object): Promise<TokenInfo> {
+    const key = tokenDigest(token);
+    if (!this.identities.has(key)) this.spendLookup(requester);
+    const verdict = await this.identities.get(key, async () => {
       try {
         const reported = await this.crossbar.tokenInfo(token);
         const info = { ...reported, exp: reported.exp ?? jwtExpiry(token) };
@@ -107,6 +118,21 @@ export class AuthService implements AccountAuthorizer, AccountDirectory {
       throw new TokenInvalidError();
     }
     return verdict.value;
+  }
+
+  /**
+   * A requester (a connection) may make Crossbar answer only so many questions it has not
+   * answered before: a flood of unknown tokens or accounts is refused here, not sent on. Answers
+   * from the cache, and loads another requester already started, cost nothing.
+   */
+  private spendLookup(requester: object | undefined): void {
+    if (requester === undefined) return;
+    let budget = this.lookupBudgets.get(requester);
+    if (!budget) {
+      budget = new TokenBucket(this.lookupBurst, this.lookupsPerSecond, this.now);
+      this.lookupBudgets.set(requester, budget);
+    }
+    if (!budget.take()) throw new RateLimitedError('too many authentication lookups; retry later');
   }
 
   /** Reuse a positive answer for the configured TTL, but never beyond the token's expiry. */

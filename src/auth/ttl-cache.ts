@@ -41,6 +41,12 @@ export class TtlCache<V> {
     return loaded;
   }
 
+  /** True when `get(key)` would be answered without a load of its own (cached or loading). */
+  has(key: string): boolean {
+    const entry = this.entries.get(key);
+    return (entry !== undefined && entry.expiresAt > this.now()) || this.loading.has(key);
+  }
+
   get size(): number {
     return this.entries.size;
   }

@@ -92,6 +92,20 @@ export class Environment {
   @Max(16 * 1024 * 1024)
   MAX_FRAME_BYTES: number = 64 * 1024;
 
+  /** Crossbar lookups (tokens or accounts not in the cache) one connection may make in a burst. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  CROSSBAR_LOOKUPS_BURST: number = 20;
+
+  /** Crossbar lookups per minute one connection regains. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  CROSSBAR_LOOKUPS_PER_MIN: number = 60;
+
   /** Most bindings one connection may hold; each costs the node on every event of its account. */
   @Transform(toInt)
   @IsInt()

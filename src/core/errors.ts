@@ -22,6 +22,8 @@ export const ErrorCode = {
    * that cannot be used). Temporary when the refusal may pass (the binding channel failed).
    */
   BrokerRefused: 'broker_refused',
+  /** The connection asked too much too fast; the same request may succeed later. */
+  RateLimited: 'rate_limited',
   /** A limit of the node was reached (bindings per connection, …); the request changed nothing. */
   LimitExceeded: 'limit_exceeded',
   /** An unexpected failure inside Blackhole. */
@@ -113,6 +115,13 @@ export class BrokerRefusedError extends GatewayError {
   constructor(message: string, temporary: boolean) {
     super(ErrorCode.BrokerRefused, message, temporary);
     this.name = 'BrokerRefusedError';
+  }
+}
+
+export class RateLimitedError extends GatewayError {
+  constructor(message: string) {
+    super(ErrorCode.RateLimited, message, true);
+    this.name = 'RateLimitedError';
   }
 }
 

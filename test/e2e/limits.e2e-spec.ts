@@ -6,7 +6,9 @@ describe('limits', () => {
   let stack: Stack;
 
   beforeAll(async () => {
-    stack = await Stack.start({ env: { MAX_BINDINGS_PER_CONNECTION: '3' } });
+    stack = await Stack.start({
+      env: { MAX_BINDINGS_PER_CONNECTION: '3', CROSSBAR_LOOKUPS_BURST: '5' },
+    });
   });
 
   afterEach(() => stack.closeClients());
@@ -48,5 +50,22 @@ describe('limits', () => {
     await stack.publisher.publish('callevt', marker.routingKey, marker.body);
     await other.waitForEvent((f) => f.data?.call_id === 'marker-b');
     expect(other.events.map((f) => f.data?.call_id)).toEqual(['marker-b']);
+  });
+
+  it('answers a flood of unknown tokens with rate_limited, not with Crossbar requests', async () => {
+    const a = stack.account();
+    const flooder = await stack.connect('v4');
+    const before = stack.crossbar.hitsOf('/v2/token_auth');
+    const codes: (string | undefined)[] = [];
+    for (let i = 0; i < 40; i++) {
+      const ack = await flooder.subscribe(`unknown-token-${i}`, a.accountId, 'call.*.*');
+      codes.push(ack.data.code);
+    }
+    expect(codes.slice(0, 5)).toEqual(Array(5).fill('token_invalid'));
+    expect(codes.slice(5).every((code) => code === 'rate_limited')).toBe(true);
+    expect(stack.crossbar.hitsOf('/v2/token_auth') - before).toBeLessThanOrEqual(6);
+    // Another connection is not held back by the flooder.
+    const polite = await stack.connect('v2');
+    expect((await polite.subscribe(a.token, a.accountId, 'call.*.*')).status).toBe('success');
   });
 });

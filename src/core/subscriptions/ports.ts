@@ -21,10 +21,14 @@ export interface TokenIdentity {
   readonly accountId: string;
 }
 
-/** Decides whether a token may watch an account. Throws `GatewayError`s on refusal. */
+/**
+ * Decides whether a token may watch an account. Throws `GatewayError`s on refusal. `requester`
+ * (the connection asking) is charged for questions that need Crossbar, so one connection cannot
+ * make it answer without bound.
+ */
 export interface AccountAuthorizer {
-  authenticate(token: string): Promise<TokenIdentity>;
-  authorize(token: string, accountId: string): Promise<TokenIdentity>;
+  authenticate(token: string, requester?: object): Promise<TokenIdentity>;
+  authorize(token: string, accountId: string, requester?: object): Promise<TokenIdentity>;
 }
 export const ACCOUNT_AUTHORIZER = Symbol('ACCOUNT_AUTHORIZER');
 

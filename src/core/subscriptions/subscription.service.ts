@@ -64,8 +64,8 @@ export class SubscriptionService {
   ) {}
 
   /** Checks a token with Crossbar (for protocols that authenticate a connection once). */
-  authenticate(token: string): Promise<TokenIdentity> {
-    return this.authorizer.authenticate(token);
+  authenticate(token: string, session?: Session): Promise<TokenIdentity> {
+    return this.authorizer.authenticate(token, session);
   }
 
   /** Subscribes all bindings or none; returns every binding the session now holds. */
@@ -89,7 +89,7 @@ export class SubscriptionService {
     const parsed = command.bindings.map((binding) => this.families.parse(binding));
     this.checkBindingLimit(session, accountId, command.bindings);
 
-    await this.authorizer.authorize(token, accountId);
+    await this.authorizer.authorize(token, accountId, session);
     const context = this.contextFor(accountId, token);
     const keyed = await Promise.all(
       parsed.map(async ({ entry, parsed: binding }) => {
@@ -140,7 +140,9 @@ export class SubscriptionService {
     let removed: Subscription[];
     if (command.accountId === undefined) {
       if (bindings.length > 0) throw new BadRequestError('missing required keys : account_id');
-      if (this.registry.of(session).length === 0) await this.authorizer.authenticate(token);
+      if (this.registry.of(session).length === 0) {
+        await this.authorizer.authenticate(token, session);
+      }
       removed = this.registry.removeAll(session);
     } else {
       const accountId = checkAccountId(command.accountId);
@@ -149,7 +151,7 @@ export class SubscriptionService {
         bindings.length === 0
           ? held.length > 0
           : bindings.every((binding) => held.some((s) => s.binding.binding === binding));
-      if (!holdsAll) await this.authorizer.authorize(token, accountId);
+      if (!holdsAll) await this.authorizer.authorize(token, accountId, session);
       removed =
         bindings.length === 0
           ? this.registry.removeAll(session, accountId)

@@ -157,7 +157,7 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown 
       return session.token;
     }
     if (token !== session.token) {
-      await this.subscriptions.authenticate(token);
+      await this.subscriptions.authenticate(token, session);
       session.token = token;
     }
     return token;
