@@ -8,12 +8,14 @@ import type { Channel, ConsumeMessage } from 'amqplib';
 import { Environment } from '../config/environment';
 import { NodeIdentity } from '../config/node-identity';
 import { EventIngress, MalformedEventError } from '../core/events/event-ingress';
+import { EventStats } from '../core/events/event-stats';
 import type { ExchangeReader } from '../core/families/event-family';
 import { FamilyRegistrationError, FamilyRegistry } from '../core/families/family.registry';
 import { BrokerConnection } from './broker-connection';
 import { messageOf } from './broker-errors';
 import {
   NODE_QUEUE_OPTIONS,
+  OversizeMessage,
   deliveryOf,
   deserializeKazooMessage,
   exchangeReadersOf,
@@ -83,6 +85,7 @@ export class ExchangeConsumers implements OnApplicationBootstrap, BeforeApplicat
     private readonly binder: QueueBinder,
     private readonly node: NodeIdentity,
     private readonly env: Environment,
+    private readonly stats: EventStats,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -240,18 +243,25 @@ export class ExchangeConsumers implements OnApplicationBootstrap, BeforeApplicat
    * Acks after ingest, a batch at a time: deliveries are handled synchronously and in order, so
    * one `ack(last, allUpTo)` per turn of the event loop (or per half prefetch) settles them all,
    * and saves the broker and the node a frame per message. A message that is no Kazoo event is
-   * dropped, never requeued.
+   * dropped, never requeued; so is one over `AMQP_MAX_MESSAGE_BYTES`, before it is parsed.
    */
   private deliver(consumer: ExchangeConsumer, channel: Channel, message: ConsumeMessage): void {
-    const body = deserializeKazooMessage(message.content, message);
+    const body = deserializeKazooMessage(message.content, message, this.env.AMQP_MAX_MESSAGE_BYTES);
+    if (body instanceof OversizeMessage) {
+      this.stats.oversize++;
+      // The body is never logged: it is large, and whoever sent it chose what it says.
+      this.logger.warn(
+        `dropped oversize message ${message.fields.exchange}::${message.fields.routingKey}: ${body.reason}`,
+      );
+      this.drop(consumer, channel, message);
+      return;
+    }
     try {
       this.ingress.ingest(consumer.readers, body, deliveryOf(message));
     } catch (error) {
       if (error instanceof MalformedEventError) {
         this.logger.warn(`dropped unreadable message ${error.message}`);
-        // Everything before it is settled first, so the batch ack never covers this one.
-        this.flushAcks(consumer);
-        settle(() => channel.nack(message, false, false));
+        this.drop(consumer, channel, message);
         return;
       }
       this.logger.error(
@@ -267,6 +277,13 @@ export class ExchangeConsumers implements OnApplicationBootstrap, BeforeApplicat
     } else if (first) {
       setImmediate(() => this.flushAcks(consumer));
     }
+  }
+
+  /** Rejects one delivery without requeue (requeued, it would come back forever). */
+  private drop(consumer: ExchangeConsumer, channel: Channel, message: ConsumeMessage): void {
+    // Everything before it is settled first, so the batch ack never covers this one.
+    this.flushAcks(consumer);
+    settle(() => channel.nack(message, false, false));
   }
 
   private flushAcks(consumer: ExchangeConsumer): void {

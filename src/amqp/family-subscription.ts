@@ -16,16 +16,68 @@ type SubscribeConfig = Parameters<typeof RabbitSubscribe>[0];
 export const NODE_QUEUE_OPTIONS = { exclusive: true, autoDelete: true, durable: false } as const;
 
 /**
- * Kazoo publishes JSON, gzipped when `content_encoding` says so. A body that cannot be read
- * becomes an `UnreadableMessage`, which `EventIngress` counts and rejects.
+ * Largest message body read by default, raw or inflated: 1 MiB. Kazoo's events are a few KB (a
+ * call event with every channel variable stays under 10 KB), so this leaves two orders of
+ * magnitude of headroom while keeping the worst message cheap: inflating and parsing 1 MiB takes
+ * under 10 ms each here, so a message never holds the event loop near 50 ms.
  */
-export function deserializeKazooMessage(content: Buffer, message: ConsumeMessage): unknown {
+export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
+
+/** A message whose body, raw or inflated, is larger than the node reads; never parsed. */
+export class OversizeMessage {
+  constructor(
+    /** Which body went over: what came off the wire, or what gunzip would have produced. */
+    readonly stage: 'raw' | 'inflated',
+    readonly rawBytes: number,
+    readonly maxBytes: number,
+  ) {}
+
+  get reason(): string {
+    return this.stage === 'raw'
+      ? `body of ${this.rawBytes} bytes is over the ${this.maxBytes}-byte limit`
+      : `gzipped body of ${this.rawBytes} bytes inflates past the ${this.maxBytes}-byte limit`;
+  }
+}
+
+/**
+ * Kazoo publishes JSON, gzipped when `content_encoding` says so. A body that cannot be read
+ * becomes an `UnreadableMessage`, which `EventIngress` counts and rejects; one over `maxBytes`
+ * (raw, or once inflated) becomes an `OversizeMessage` and is never parsed.
+ *
+ * Inflating is synchronous on purpose: `maxOutputLength` stops zlib as soon as the output
+ * passes the limit, so a gzip bomb costs what inflating `maxBytes` costs (a few ms at 1 MiB),
+ * and synchronous decoding keeps deliveries in queue order without a reordering buffer.
+ */
+export function deserializeKazooMessage(
+  content: Buffer,
+  message: ConsumeMessage,
+  maxBytes = DEFAULT_MAX_MESSAGE_BYTES,
+): unknown {
+  if (content.length > maxBytes) return new OversizeMessage('raw', content.length, maxBytes);
+  let body: Buffer;
   try {
-    const body = message.properties.contentEncoding === 'gzip' ? gunzipSync(content) : content;
+    body =
+      message.properties.contentEncoding === 'gzip'
+        ? gunzipSync(content, { maxOutputLength: maxBytes })
+        : content;
+  } catch (error) {
+    if (isOutputTooLarge(error)) return new OversizeMessage('inflated', content.length, maxBytes);
+    return new UnreadableMessage(error instanceof Error ? error.message : String(error));
+  }
+  try {
     return JSON.parse(body.toString('utf8'));
   } catch (error) {
     return new UnreadableMessage(error instanceof Error ? error.message : String(error));
   }
+}
+
+/** zlib's refusal to produce more than `maxOutputLength` bytes (a `RangeError`, told by its code). */
+function isOutputTooLarge(error: unknown): boolean {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    (error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE'
+  );
 }
 
 const logger = new Logger('ExchangeConsumer');

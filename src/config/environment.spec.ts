@@ -7,6 +7,7 @@ const DEFAULTS = {
   AMQP_RECONNECT_S: 2,
   AMQP_EXCHANGE_CHECK_S: 10,
   AMQP_PREFETCH: 200,
+  AMQP_MAX_MESSAGE_BYTES: 1048576,
   CROSSBAR_URL: 'http://127.0.0.1:8000/v2',
   CROSSBAR_TIMEOUT_MS: 5000,
   AUTH_CACHE_TTL_S: 60,
@@ -23,6 +24,7 @@ const DEFAULTS = {
   LEGACY_TIMEOUT_S: 30,
   LEGACY_CLOSE_TIMEOUT_S: 30,
   LEGACY_POLL_S: 20,
+  PRESENCE_REALM_CHECK_S: 300,
   LOG_LEVEL: 'info',
   LOG_FORMAT: 'text',
 };
@@ -78,6 +80,9 @@ describe('loadEnvironment', () => {
       ['AUTH_CACHE_TTL_S', '0', 0],
       ['AUTH_NEGATIVE_TTL_S', '3600', 3600],
       ['AUTH_CACHE_MAX', '10000000', 10_000_000],
+      ['AMQP_MAX_MESSAGE_BYTES', '65536', 65536],
+      ['AMQP_MAX_MESSAGE_BYTES', '67108864', 67_108_864],
+      ['PRESENCE_REALM_CHECK_S', '1', 1],
     ];
 
     it.each(valid)('%s=%j -> %d', (name, value, expected) => {
@@ -104,6 +109,10 @@ describe('loadEnvironment', () => {
       ['AUTH_CACHE_TTL_S', '86401'],
       ['AUTH_NEGATIVE_TTL_S', '-5'],
       ['AUTH_CACHE_MAX', '0'],
+      // Below 64 KiB real events would be refused; above 64 MiB one message could stall the node.
+      ['AMQP_MAX_MESSAGE_BYTES', '65535'],
+      ['AMQP_MAX_MESSAGE_BYTES', '67108865'],
+      ['PRESENCE_REALM_CHECK_S', '0'],
     ];
 
     it.each(invalid)('rejects %s=%j', (name, value) => {

@@ -55,6 +55,16 @@ export class Environment {
   @Max(65535)
   AMQP_PREFETCH: number = 200;
 
+  /**
+   * Largest message the node reads, checked on the raw body and again while a gzipped body is
+   * inflated; larger ones are dropped unparsed. Kazoo's events are a few KB.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(64 * 1024)
+  @Max(64 * 1024 * 1024)
+  AMQP_MAX_MESSAGE_BYTES: number = 1024 * 1024;
+
   @IsUrl(
     { protocols: ['http', 'https'], require_tld: false, require_protocol: true },
     { message: 'CROSSBAR_URL must be an http:// or https:// URL' },
@@ -161,6 +171,17 @@ export class Environment {
   @Min(1)
   @Max(300)
   LEGACY_POLL_S: number = 20;
+
+  /**
+   * Seconds between checks, with Crossbar, of the realm of every account subscribed to presence:
+   * a realm moved to another account stops reaching the old one within this (plus
+   * `AUTH_CACHE_TTL_S`, which caches Crossbar's account documents).
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(86400)
+  PRESENCE_REALM_CHECK_S: number = 300;
 
   @IsIn(LOG_LEVELS)
   LOG_LEVEL: LogLevelName = 'info';

@@ -71,6 +71,15 @@ export class CrossbarStandIn {
     return accountId;
   }
 
+  /**
+   * Gives `accountId` another SIP realm from now on, as an administrator editing the account
+   * document would (a realm may be taken from one account and given to another).
+   */
+  setRealm(accountId: string, realm: string): void {
+    if (!this.parents.has(accountId)) throw new Error(`no account ${accountId}`);
+    this.profiles.set(accountId, { ...this.profiles.get(accountId), realm });
+  }
+
   /** The realm `GET /v2/accounts/{accountId}` answers with. */
   realmOf(accountId: string): string {
     return this.profiles.get(accountId)?.realm ?? `${accountId.slice(0, 8)}.sip.example.com`;

@@ -1,3 +1,9 @@
+import type { Environment } from '../../config/environment';
+import { Clock } from '../../core/clock';
+import { AuthUnavailableError, TokenInvalidError } from '../../core/errors';
+import type { Session, Subscription } from '../../core/session';
+import type { BrokerBindings } from '../../core/subscriptions/ports';
+import type { SubscriptionRegistry } from '../../core/subscriptions/subscription.registry';
 import {
   ALL_ACCOUNTS,
   InvalidBindingError,
@@ -10,6 +16,7 @@ import {
   PRESENCE_EVENTS,
   PRESENCE_EXCHANGE,
   PRESENCE_KINDS,
+  PENDING_CLAIM_MS,
   PresenceFamily,
   type PresenceKind,
 } from './presence.family';
@@ -347,5 +354,153 @@ describe('PresenceFamily', () => {
         ).toBeUndefined();
       },
     );
+  });
+
+  describe('realm ownership follows Crossbar', () => {
+    /** Crossbar's realms, changeable; every lookup reads the current one. */
+    const crossbar = new Map<string, string | Error>();
+    const lookupOf = (accountId: string) => () => {
+      const answer = crossbar.get(accountId);
+      return answer instanceof Error ? Promise.reject(answer) : Promise.resolve(answer ?? '');
+    };
+    const subscriptions: Subscription[] = [];
+    const bound: string[] = [];
+    let time = 0;
+
+    const registry = {
+      ofFamily: () => subscriptions,
+      contains: (s: Subscription) => subscriptions.includes(s),
+    } as unknown as SubscriptionRegistry;
+    const broker: BrokerBindings = {
+      acquire: (keys) => {
+        bound.push(...keys.map((k) => k.routingKey));
+        return Promise.resolve();
+      },
+      release: (keys) => {
+        for (const key of keys) bound.splice(bound.indexOf(key.routingKey), 1);
+      },
+    };
+    const clock = new (class extends Clock {
+      override now(): Date {
+        return new Date(time);
+      }
+    })();
+
+    const withRegistry = () =>
+      new PresenceFamily(registry, broker, { PRESENCE_REALM_CHECK_S: 1 } as Environment, clock);
+
+    /** Subscribes `accountId` as the core would: keys from the family, then recorded and bound. */
+    async function subscribe(family: PresenceFamily, accountId: string): Promise<Subscription> {
+      const binding = family.parseBinding('presence.dialog.*');
+      const keys = await family.brokerKeys(binding, {
+        accountId,
+        now: new Date(time),
+        realm: lookupOf(accountId),
+      });
+      const subscription = {
+        session: {} as Session,
+        accountId,
+        family: 'presence',
+        binding,
+        brokerKeys: keys,
+        subscriptionKey: keys[0].routingKey,
+        order: subscriptions.length,
+      };
+      subscriptions.push(subscription);
+      await broker.acquire(keys);
+      return subscription;
+    }
+
+    const ownerOf = (family: PresenceFamily, realm: string) =>
+      family.describe(presenceFixture('dialog').body, {
+        exchange: 'presence',
+        routingKey: `dialog.${encodeRoutingWord(realm)}.abc`,
+      })?.accountId;
+
+    /** Lets checks started in the background finish. */
+    const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+    beforeEach(() => {
+      crossbar.clear();
+      subscriptions.length = 0;
+      bound.length = 0;
+      time = 0;
+    });
+
+    it("checks the holder at once when another account claims its realm, and follows Crossbar's answer", async () => {
+      const family = withRegistry();
+      crossbar.set(ACCOUNT, 'shared.example.com');
+      await subscribe(family, ACCOUNT);
+      expect(ownerOf(family, 'shared.example.com')).toBe(ACCOUNT);
+
+      crossbar.set(ACCOUNT, 'new.example.com');
+      crossbar.set(OTHER_ACCOUNT, 'shared.example.com');
+      const claiming = subscribe(family, OTHER_ACCOUNT);
+      await claiming;
+      await settle();
+      expect(ownerOf(family, 'shared.example.com')).toBe(OTHER_ACCOUNT);
+      expect(ownerOf(family, 'new.example.com')).toBe(ACCOUNT);
+      expect(subscriptions[0].brokerKeys).toEqual([
+        { exchange: 'presence', routingKey: 'dialog.new%2Eexample%2Ecom.*' },
+      ]);
+      expect(bound.sort()).toEqual([
+        'dialog.new%2Eexample%2Ecom.*',
+        'dialog.shared%2Eexample%2Ecom.*',
+      ]);
+    });
+
+    it('delivers a contested realm to no one while the holder still claims it', async () => {
+      const family = withRegistry();
+      crossbar.set(ACCOUNT, 'shared.example.com');
+      crossbar.set(OTHER_ACCOUNT, 'shared.example.com');
+      await subscribe(family, ACCOUNT);
+      await subscribe(family, OTHER_ACCOUNT);
+      await settle();
+      expect(ownerOf(family, 'shared.example.com')).toBeUndefined();
+    });
+
+    it('stops delivering an account whose realm Crossbar no longer confirms', async () => {
+      const family = withRegistry();
+      crossbar.set(ACCOUNT, 'mine.example.com');
+      await subscribe(family, ACCOUNT);
+      crossbar.set(ACCOUNT, new TokenInvalidError());
+      await family.checkRealms();
+      expect(ownerOf(family, 'mine.example.com')).toBeUndefined();
+    });
+
+    it('keeps the last answer while Crossbar is unreachable', async () => {
+      const family = withRegistry();
+      crossbar.set(ACCOUNT, 'mine.example.com');
+      await subscribe(family, ACCOUNT);
+      crossbar.set(ACCOUNT, new AuthUnavailableError('crossbar timed out'));
+      await family.checkRealms();
+      expect(ownerOf(family, 'mine.example.com')).toBe(ACCOUNT);
+    });
+
+    it('forgets accounts without a presence subscription once the pending grace is over', async () => {
+      const family = withRegistry();
+      crossbar.set(ACCOUNT, 'mine.example.com');
+      await subscribe(family, ACCOUNT);
+      subscriptions.length = 0;
+      await family.checkRealms();
+      // Just claimed: its subscription may not be recorded yet.
+      expect(family.size).toEqual({ accounts: 1, realms: 1 });
+      time += PENDING_CLAIM_MS;
+      await family.checkRealms();
+      expect(family.size).toEqual({ accounts: 0, realms: 0 });
+      expect(ownerOf(family, 'mine.example.com')).toBeUndefined();
+    });
+
+    it('moves the earlier subscriptions of an account that subscribes with a new realm', async () => {
+      const family = withRegistry();
+      crossbar.set(ACCOUNT, 'old.example.com');
+      const earlier = await subscribe(family, ACCOUNT);
+      crossbar.set(ACCOUNT, 'new.example.com');
+      await subscribe(family, ACCOUNT);
+      await settle();
+      expect(earlier.brokerKeys[0].routingKey).toBe('dialog.new%2Eexample%2Ecom.*');
+      expect(ownerOf(family, 'old.example.com')).toBeUndefined();
+      expect(bound).toEqual(['dialog.new%2Eexample%2Ecom.*', 'dialog.new%2Eexample%2Ecom.*']);
+    });
   });
 });
