@@ -31,3 +31,8 @@ export {
   modbWindow,
 } from './kazoo/account-databases';
 export { normalizeKazooJson, publicFields } from './kazoo/normalize';
+// For families whose keys depend on facts that change while subscriptions live (presence
+// realms): the time source, the live subscriptions and the broker bindings they hold.
+export { Clock } from './clock';
+export { SubscriptionRegistry } from './subscriptions/subscription.registry';
+export { BROKER_BINDINGS, type BrokerBindings } from './subscriptions/ports';

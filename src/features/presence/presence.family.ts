@@ -8,10 +8,11 @@ import {
 } from '@nestjs/common';
 import { ExchangeSubscription } from '../../amqp/family-subscription';
 import { Environment } from '../../config/environment';
-import { Clock } from '../../core/clock';
-import { BROKER_BINDINGS, type BrokerBindings } from '../../core/subscriptions/ports';
-import { SubscriptionRegistry } from '../../core/subscriptions/subscription.registry';
 import {
+  BROKER_BINDINGS,
+  Clock,
+  SubscriptionRegistry,
+  type BrokerBindings,
   wordAndId,
   ALL_ACCOUNTS,
   EventFamilyProvider,
