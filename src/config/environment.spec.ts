@@ -13,6 +13,7 @@ const DEFAULTS = {
   AUTH_NEGATIVE_TTL_S: 5,
   AUTH_CACHE_MAX: 10000,
   MAX_FRAME_BYTES: 65536,
+  MAX_OUTBOUND_BYTES: 1048576,
   WS_RATE_BURST: 100,
   WS_RATE_PER_S: 10,
   WS_PING_INTERVAL_S: 30,
@@ -75,6 +76,8 @@ describe('loadEnvironment', () => {
       ['AUTH_CACHE_TTL_S', '0', 0],
       ['AUTH_NEGATIVE_TTL_S', '3600', 3600],
       ['AUTH_CACHE_MAX', '10000000', 10_000_000],
+      ['MAX_OUTBOUND_BYTES', '65536', 65536],
+      ['MAX_OUTBOUND_BYTES', '16384', 16384],
     ];
 
     it.each(valid)('%s=%j -> %d', (name, value, expected) => {
@@ -101,6 +104,9 @@ describe('loadEnvironment', () => {
       ['AUTH_CACHE_TTL_S', '86401'],
       ['AUTH_NEGATIVE_TTL_S', '-5'],
       ['AUTH_CACHE_MAX', '0'],
+      ['MAX_OUTBOUND_BYTES', '16383'],
+      ['MAX_OUTBOUND_BYTES', '1073741825'],
+      ['MAX_OUTBOUND_BYTES', '1MiB'],
     ];
 
     it.each(invalid)('rejects %s=%j', (name, value) => {

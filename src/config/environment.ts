@@ -92,6 +92,16 @@ export class Environment {
   @Max(16 * 1024 * 1024)
   MAX_FRAME_BYTES: number = 64 * 1024;
 
+  /**
+   * Unsent bytes a connection may have waiting, on every protocol; past it the client is not
+   * reading and is dropped as a slow consumer, so memory stays bounded whatever a client does.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(16 * 1024)
+  @Max(1024 * 1024 * 1024)
+  MAX_OUTBOUND_BYTES: number = 1024 * 1024;
+
   /** Requests one plain-WebSocket connection may burst (Kazoo 4.x `max_bucket_tokens`). */
   @Transform(toInt)
   @IsInt()

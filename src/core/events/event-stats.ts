@@ -8,6 +8,8 @@ export class EventStats {
   droppedWithoutAccount = 0;
   /** Messages that were not a JSON object or that a family could not read. */
   malformed = 0;
+  /** Connections dropped because they left more than `MAX_OUTBOUND_BYTES` unsent. */
+  slowConsumerDisconnects = 0;
 
   snapshot(): Record<string, number> {
     return {
@@ -15,6 +17,7 @@ export class EventStats {
       delivered: this.delivered,
       dropped_without_account: this.droppedWithoutAccount,
       malformed: this.malformed,
+      slow_consumer_disconnects: this.slowConsumerDisconnects,
     };
   }
 }
