@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { io as ioV4 } from 'socket.io-client';
 import ioV2 from 'socket.io-client-v2';
 import { CALL_EVENTS } from '../../src/features/call/call.family';
@@ -45,6 +46,8 @@ export class EventClient {
   private waiters: { match: (e: ReceivedEvent) => boolean; resolve: (e: ReceivedEvent) => void }[] =
     [];
   private disconnected = false;
+  /** Why socket.io says the client was disconnected (`io server disconnect`, …). */
+  disconnectReason: string | undefined;
 
   private constructor(
     readonly version: ClientVersion,
@@ -58,7 +61,10 @@ export class EventClient {
         socket.on(name, (payload: unknown) => this.record({ name, payload }));
       }
     }
-    socket.on('disconnect', () => (this.disconnected = true));
+    socket.on('disconnect', (reason: unknown) => {
+      this.disconnected = true;
+      this.disconnectReason = String(reason);
+    });
   }
 
   static async connect(
@@ -148,6 +154,41 @@ export class EventClient {
 
   close(): void {
     this.socket.close();
+  }
+
+  /** Stops reading the websocket transport's TCP socket, as a client that no longer reads. */
+  pauseReading(): void {
+    this.tcp().pause();
+  }
+
+  resumeReading(): void {
+    this.tcp().resume();
+  }
+
+  /**
+   * Writes a raw Engine.IO packet on the websocket transport, such as `3` (a pong): the
+   * keep-alive of a client that reads nothing, not even the server's pings.
+   */
+  sendEnginePacket(packet: string): void {
+    this.websocket().send(packet);
+  }
+
+  private websocket(): { _socket: Socket; send(data: string): void } {
+    const { transport } = (
+      this.socket as unknown as {
+        io: {
+          engine: {
+            transport: { name: string; ws?: { _socket: Socket; send(data: string): void } };
+          };
+        };
+      }
+    ).io.engine;
+    if (transport.name !== 'websocket' || !transport.ws) throw new Error('not on websocket');
+    return transport.ws;
+  }
+
+  private tcp(): Socket {
+    return this.websocket()._socket;
   }
 
   private record(event: ReceivedEvent): void {
