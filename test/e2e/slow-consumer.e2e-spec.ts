@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { callEvent } from '../support/kazoo-events';
+import { PollingClient } from '../support/clients';
 import { LegacyClient } from '../support/legacy-client';
 import { Stack } from '../support/stack';
 import { waitUntil } from '../support/wait';
@@ -204,4 +205,57 @@ describe('slow consumers (MAX_OUTBOUND_BYTES)', () => {
       clients.forEach((client) => client.close());
     }
   }, 240_000);
+
+  /** Same-account and bystander clients are proven above; these prove the polling transports. */
+  describe('on long-polling transports', () => {
+    it('socket.io v4 polling: a client that stops polling but posts pongs is dropped', async () => {
+      const who = stack.account();
+      const slow = await PollingClient.connect(stack.gateway.url);
+      expect((await slow.subscribe(who.token, who.accountId, BINDING)).status).toBe('success');
+      const before = await health();
+
+      keepAlive(() => void slow.post('3').catch(() => undefined));
+      await publishUntilDropped(who.accountId, before.drops);
+      stopKeepAlives();
+
+      await waitUntil('the slow client to be released', async () =>
+        (await health()).subscriptions === before.subscriptions - 1 ? true : undefined,
+      );
+      // engine.io forgets the session once the gateway has cut it.
+      await waitUntil(
+        'the session to be gone',
+        async () => ((await slow.pollStatus()) === 400 ? true : undefined),
+        30_000,
+      );
+    }, 240_000);
+
+    it('socket.io 0.9 xhr-polling: a client that stops polling but posts heartbeats is dropped', async () => {
+      const who = stack.account();
+      const slow = await LegacyClient.connect(stack.gateway.url, 'xhr-polling');
+      try {
+        const [ack] = (await slow.emit(
+          'subscribe',
+          { account_id: who.accountId, auth_token: who.token, binding: BINDING },
+          true,
+        )) as [{ status: string }];
+        expect(ack.status).toBe('success');
+        const before = await health();
+
+        slow.stopPolling();
+        keepAlive(() => void slow.sendPacket('2::').catch(() => undefined));
+        await publishUntilDropped(who.accountId, before.drops);
+        stopKeepAlives();
+
+        await waitUntil('the slow client to be released', async () =>
+          (await health()).subscriptions === before.subscriptions - 1 ? true : undefined,
+        );
+        const poll = await fetch(
+          `${stack.gateway.url}/socket.io/1/xhr-polling/${slow.sid}?t=${Date.now()}`,
+        );
+        expect(await poll.text()).toBe('7:::1+0');
+      } finally {
+        slow.close();
+      }
+    }, 240_000);
+  });
 });

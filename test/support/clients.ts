@@ -198,3 +198,61 @@ export class EventClient {
     ready.forEach((w) => w.resolve(event));
   }
 }
+
+/**
+ * A bare Engine.IO 4 long-polling client speaking socket.io's packets, for what
+ * `socket.io-client` will not do: stop polling while it keeps posting keep-alives.
+ */
+export class PollingClient {
+  private constructor(
+    private readonly url: string,
+    readonly sid: string,
+  ) {}
+
+  static async connect(url: string): Promise<PollingClient> {
+    const open = await (await fetch(`${url}/socket.io/?EIO=4&transport=polling`)).text();
+    const { sid } = JSON.parse(open.slice(1)) as { sid: string };
+    const client = new PollingClient(url, sid);
+    await client.post('40');
+    const connected = await client.poll();
+    if (!connected.some((packet) => packet.startsWith('40'))) {
+      throw new Error(`socket.io did not connect: ${connected.join(' ')}`);
+    }
+    return client;
+  }
+
+  /** `subscribe` with an acknowledgement, read from the polls that follow. */
+  async subscribe(token: string, accountId: string, binding: string): Promise<Ack> {
+    await this.post(
+      `420${JSON.stringify(['subscribe', { auth_token: token, account_id: accountId, binding }])}`,
+    );
+    for (;;) {
+      const ack = (await this.poll()).find((packet) => packet.startsWith('430'));
+      if (ack) return (JSON.parse(ack.slice(3)) as [Ack])[0];
+    }
+  }
+
+  /** One GET: the packets the server had waiting (or a ping), split on Engine.IO 4's separator. */
+  async poll(): Promise<string[]> {
+    const response = await fetch(this.endpoint());
+    const body = await response.text();
+    if (response.status !== 200) throw new Error(`poll answered ${response.status}: ${body}`);
+    return body.split('\x1e');
+  }
+
+  /** The status of one GET, for a session that may be gone. */
+  async pollStatus(): Promise<number> {
+    const response = await fetch(this.endpoint());
+    await response.text();
+    return response.status;
+  }
+
+  async post(packet: string): Promise<void> {
+    const response = await fetch(this.endpoint(), { method: 'POST', body: packet });
+    await response.text();
+  }
+
+  private endpoint(): string {
+    return `${this.url}/socket.io/?EIO=4&transport=polling&sid=${this.sid}&t=${Date.now()}`;
+  }
+}

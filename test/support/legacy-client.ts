@@ -197,6 +197,14 @@ export class LegacyClient {
     return (this.socket as unknown as { _socket: Socket })._socket;
   }
 
+  /**
+   * xhr-polling: sends no more polls once the one under way is answered, as a client that no
+   * longer reads; `sendPacket` still posts.
+   */
+  stopPolling(): void {
+    this.polling = false;
+  }
+
   close(): void {
     this.polling = false;
     this.socket?.close();
