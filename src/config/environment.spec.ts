@@ -17,6 +17,7 @@ const DEFAULTS = {
   CROSSBAR_LOOKUPS_BURST: 20,
   CROSSBAR_LOOKUPS_PER_MIN: 60,
   MAX_BINDINGS_PER_CONNECTION: 1000,
+  MAX_OUTBOUND_BYTES: 1048576,
   WS_RATE_BURST: 100,
   WS_RATE_PER_S: 10,
   WS_PING_INTERVAL_S: 30,
@@ -83,6 +84,8 @@ describe('loadEnvironment', () => {
       ['AMQP_MAX_MESSAGE_BYTES', '65536', 65536],
       ['AMQP_MAX_MESSAGE_BYTES', '67108864', 67_108_864],
       ['PRESENCE_REALM_CHECK_S', '1', 1],
+      ['MAX_OUTBOUND_BYTES', '65536', 65536],
+      ['MAX_OUTBOUND_BYTES', '16384', 16384],
     ];
 
     it.each(valid)('%s=%j -> %d', (name, value, expected) => {
@@ -113,6 +116,9 @@ describe('loadEnvironment', () => {
       ['AMQP_MAX_MESSAGE_BYTES', '65535'],
       ['AMQP_MAX_MESSAGE_BYTES', '67108865'],
       ['PRESENCE_REALM_CHECK_S', '0'],
+      ['MAX_OUTBOUND_BYTES', '16383'],
+      ['MAX_OUTBOUND_BYTES', '1073741825'],
+      ['MAX_OUTBOUND_BYTES', '1MiB'],
     ];
 
     it.each(invalid)('rejects %s=%j', (name, value) => {

@@ -123,6 +123,16 @@ export class Environment {
   @Max(1_000_000)
   MAX_BINDINGS_PER_CONNECTION: number = 1000;
 
+  /**
+   * Unsent bytes a connection may have waiting, on every protocol; past it the client is not
+   * reading and is dropped as a slow consumer, so memory stays bounded whatever a client does.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(16 * 1024)
+  @Max(1024 * 1024 * 1024)
+  MAX_OUTBOUND_BYTES: number = 1024 * 1024;
+
   /** Requests one plain-WebSocket connection may burst (Kazoo 4.x `max_bucket_tokens`). */
   @Transform(toInt)
   @IsInt()

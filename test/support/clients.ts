@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { io as ioV4 } from 'socket.io-client';
 import ioV2 from 'socket.io-client-v2';
 import { CALL_EVENTS } from '../../src/features/call/call.family';
@@ -45,6 +46,8 @@ export class EventClient {
   private waiters: { match: (e: ReceivedEvent) => boolean; resolve: (e: ReceivedEvent) => void }[] =
     [];
   private disconnected = false;
+  /** Why socket.io says the client was disconnected (`io server disconnect`, …). */
+  disconnectReason: string | undefined;
 
   private constructor(
     readonly version: ClientVersion,
@@ -58,7 +61,10 @@ export class EventClient {
         socket.on(name, (payload: unknown) => this.record({ name, payload }));
       }
     }
-    socket.on('disconnect', () => (this.disconnected = true));
+    socket.on('disconnect', (reason: unknown) => {
+      this.disconnected = true;
+      this.disconnectReason = String(reason);
+    });
   }
 
   static async connect(
@@ -150,10 +156,103 @@ export class EventClient {
     this.socket.close();
   }
 
+  /** Stops reading the websocket transport's TCP socket, as a client that no longer reads. */
+  pauseReading(): void {
+    this.tcp().pause();
+  }
+
+  resumeReading(): void {
+    this.tcp().resume();
+  }
+
+  /**
+   * Writes a raw Engine.IO packet on the websocket transport, such as `3` (a pong): the
+   * keep-alive of a client that reads nothing, not even the server's pings.
+   */
+  sendEnginePacket(packet: string): void {
+    this.websocket().send(packet);
+  }
+
+  private websocket(): { _socket: Socket; send(data: string): void } {
+    const { transport } = (
+      this.socket as unknown as {
+        io: {
+          engine: {
+            transport: { name: string; ws?: { _socket: Socket; send(data: string): void } };
+          };
+        };
+      }
+    ).io.engine;
+    if (transport.name !== 'websocket' || !transport.ws) throw new Error('not on websocket');
+    return transport.ws;
+  }
+
+  private tcp(): Socket {
+    return this.websocket()._socket;
+  }
+
   private record(event: ReceivedEvent): void {
     this.events.push(event);
     const ready = this.waiters.filter((w) => w.match(event));
     this.waiters = this.waiters.filter((w) => !w.match(event));
     ready.forEach((w) => w.resolve(event));
+  }
+}
+
+/**
+ * A bare Engine.IO 4 long-polling client speaking socket.io's packets, for what
+ * `socket.io-client` will not do: stop polling while it keeps posting keep-alives.
+ */
+export class PollingClient {
+  private constructor(
+    private readonly url: string,
+    readonly sid: string,
+  ) {}
+
+  static async connect(url: string): Promise<PollingClient> {
+    const open = await (await fetch(`${url}/socket.io/?EIO=4&transport=polling`)).text();
+    const { sid } = JSON.parse(open.slice(1)) as { sid: string };
+    const client = new PollingClient(url, sid);
+    await client.post('40');
+    const connected = await client.poll();
+    if (!connected.some((packet) => packet.startsWith('40'))) {
+      throw new Error(`socket.io did not connect: ${connected.join(' ')}`);
+    }
+    return client;
+  }
+
+  /** `subscribe` with an acknowledgement, read from the polls that follow. */
+  async subscribe(token: string, accountId: string, binding: string): Promise<Ack> {
+    await this.post(
+      `420${JSON.stringify(['subscribe', { auth_token: token, account_id: accountId, binding }])}`,
+    );
+    for (;;) {
+      const ack = (await this.poll()).find((packet) => packet.startsWith('430'));
+      if (ack) return (JSON.parse(ack.slice(3)) as [Ack])[0];
+    }
+  }
+
+  /** One GET: the packets the server had waiting (or a ping), split on Engine.IO 4's separator. */
+  async poll(): Promise<string[]> {
+    const response = await fetch(this.endpoint());
+    const body = await response.text();
+    if (response.status !== 200) throw new Error(`poll answered ${response.status}: ${body}`);
+    return body.split('\x1e');
+  }
+
+  /** The status of one GET, for a session that may be gone. */
+  async pollStatus(): Promise<number> {
+    const response = await fetch(this.endpoint());
+    await response.text();
+    return response.status;
+  }
+
+  async post(packet: string): Promise<void> {
+    const response = await fetch(this.endpoint(), { method: 'POST', body: packet });
+    await response.text();
+  }
+
+  private endpoint(): string {
+    return `${this.url}/socket.io/?EIO=4&transport=polling&sid=${this.sid}&t=${Date.now()}`;
   }
 }

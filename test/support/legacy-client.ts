@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
 
 export type LegacyTransport = 'websocket' | 'xhr-polling';
@@ -55,6 +56,8 @@ export class LegacyClient {
   /** When the WebSocket opened, or polling started. */
   openedAt = 0;
   answerHeartbeats = true;
+  /** The WebSocket's close code and reason, once the server has closed it. */
+  closeInfo: { code: number; reason: string } | undefined;
   private waiters: { match: (packet: string) => boolean; resolve: (packet: string) => void }[] = [];
   private socket: WebSocket | undefined;
   private polling = false;
@@ -180,6 +183,28 @@ export class LegacyClient {
     return this.events.filter((e) => e.name === name).map((e) => e.args);
   }
 
+  /** WebSocket transport: stops reading the TCP socket, as a client that no longer reads. */
+  pauseReading(): void {
+    this.tcp().pause();
+  }
+
+  resumeReading(): void {
+    this.tcp().resume();
+  }
+
+  private tcp(): Socket {
+    if (!this.socket) throw new Error('only a WebSocket session has a socket to pause');
+    return (this.socket as unknown as { _socket: Socket })._socket;
+  }
+
+  /**
+   * xhr-polling: sends no more polls once the one under way is answered, as a client that no
+   * longer reads; `sendPacket` still posts.
+   */
+  stopPolling(): void {
+    this.polling = false;
+  }
+
   close(): void {
     this.polling = false;
     this.socket?.close();
@@ -196,7 +221,10 @@ export class LegacyClient {
     );
     this.socket = socket;
     socket.on('message', (data: Buffer) => this.receive(data.toString('utf8')));
-    socket.on('close', () => (this.closedFlag = true));
+    socket.on('close', (code, reason) => {
+      this.closeInfo = { code, reason: reason.toString() };
+      this.closedFlag = true;
+    });
     await new Promise<void>((resolve, reject) => {
       socket.once('open', () => {
         this.openedAt = Date.now();

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
 
 export interface KazooFrame {
@@ -138,6 +139,24 @@ export class KazooWsClient {
 
   close(): void {
     this.socket.close();
+  }
+
+  /** Stops reading the TCP socket, as a client that no longer reads its events. */
+  pauseReading(): void {
+    this.tcp().pause();
+  }
+
+  resumeReading(): void {
+    this.tcp().resume();
+  }
+
+  /** An unsolicited pong: the keep-alive of a client that does not read the server's pings. */
+  sendPong(): void {
+    this.socket.pong();
+  }
+
+  private tcp(): Socket {
+    return (this.socket as unknown as { _socket: Socket })._socket;
   }
 
   private record(frame: KazooFrame): void {

@@ -10,6 +10,8 @@ export class EventStats {
   malformed = 0;
   /** Messages over `AMQP_MAX_MESSAGE_BYTES`, raw or inflated: dropped unparsed. */
   oversize = 0;
+  /** Connections dropped because they left more than `MAX_OUTBOUND_BYTES` unsent. */
+  slowConsumerDisconnects = 0;
 
   snapshot(): Record<string, number> {
     return {
@@ -18,6 +20,7 @@ export class EventStats {
       dropped_without_account: this.droppedWithoutAccount,
       malformed: this.malformed,
       oversize: this.oversize,
+      slow_consumer_disconnects: this.slowConsumerDisconnects,
     };
   }
 }

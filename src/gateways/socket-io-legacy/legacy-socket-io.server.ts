@@ -4,6 +4,7 @@ import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } fro
 import { WebSocketServer, type RawData } from 'ws';
 import { Environment } from '../../config/environment';
 import { rawText } from '../raw-text';
+import { EventStats } from '../../core/events/event-stats';
 import { EventProtocol } from '../event-protocol/event-protocol';
 import {
   DISCONNECT,
@@ -17,7 +18,7 @@ import {
   type LegacyPacket,
 } from './legacy-packets';
 import { silenceEndsSession } from './legacy-liveness';
-import { LegacySession } from './legacy.session';
+import { LegacySession, type OutboundLimit } from './legacy.session';
 
 /** Where socket.io 0.9 clients (`io.connect(url)`, resource `socket.io`, protocol 1) knock. */
 export const LEGACY_PATH = '/socket.io/1';
@@ -43,11 +44,21 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
   private timer: NodeJS.Timeout | undefined;
   private pinger: NodeJS.Timeout | undefined;
   private lastHeartbeat = 0;
+  /** Shared by every session: one closure, not one per session. */
+  private readonly outboundLimit: OutboundLimit;
 
   constructor(
     private readonly protocol: EventProtocol,
     private readonly env: Environment,
+    stats: EventStats,
   ) {
+    this.outboundLimit = {
+      maxOutboundBytes: env.MAX_OUTBOUND_BYTES,
+      onSlowConsumer: (session) => {
+        stats.slowConsumerDisconnects += 1;
+        this.logger.warn(`session ${session.id}: dropped as a slow consumer`);
+      },
+    };
     this.websockets = new WebSocketServer({
       noServer: true,
       maxPayload: env.MAX_FRAME_BYTES,
@@ -126,7 +137,7 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
   }
 
   private handshake(url: URL, response: ServerResponse): void {
-    const session = new LegacySession((closed) => this.forget(closed));
+    const session = new LegacySession((closed) => this.forget(closed), this.outboundLimit);
     this.sessions.set(session.id, session);
     const body = `${session.id}:${this.env.LEGACY_TIMEOUT_S}:${this.env.LEGACY_CLOSE_TIMEOUT_S}:${TRANSPORTS}`;
     const jsonp = url.searchParams.get('jsonp');

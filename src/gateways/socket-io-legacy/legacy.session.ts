@@ -3,10 +3,21 @@ import type { ServerResponse } from 'node:http';
 import type { WebSocket } from 'ws';
 import type { EventMatch, Session } from '../../core/session';
 import type { LegacyTransport } from './legacy-liveness';
-import { CONNECT, NOOP, encodePayload, eventPacket } from './legacy-packets';
+import {
+  SLOW_CONSUMER_CLOSE_CODE,
+  SLOW_CONSUMER_REASON,
+  terminateUnlessDraining,
+} from '../slow-consumer';
+import { CONNECT, DISCONNECT, NOOP, encodePayload, eventPacket } from './legacy-packets';
 
 /** Packets kept for a polling client that is not polling; past it the session is dropped. */
 export const MAX_BUFFERED_PACKETS = 1000;
+
+export interface OutboundLimit {
+  readonly maxOutboundBytes: number;
+  /** Called once when a session is dropped as a slow consumer, before it closes. */
+  readonly onSlowConsumer: (session: LegacySession) => void;
+}
 
 /**
  * One socket.io 0.9 session: created by the handshake, then carried by a WebSocket or by
@@ -18,6 +29,10 @@ export class LegacySession implements Session {
   private socket: WebSocket | undefined;
   private poll: { response: ServerResponse; timer: NodeJS.Timeout } | undefined;
   private buffer: string[] = [];
+  /** Characters in `buffer`: 0.9 packets are text, mostly ASCII JSON. */
+  private bufferedBytes = 0;
+  /** Set once the session is dropped as a slow consumer: nothing more is queued for it. */
+  private slow = false;
   private connected = false;
   /** Set by each WebSocket ping, cleared by its pong. */
   private awaitingPong = false;
@@ -29,7 +44,10 @@ export class LegacySession implements Session {
   lastSeen = Date.now();
   closed = false;
 
-  constructor(private readonly onClose: (session: LegacySession) => void) {}
+  constructor(
+    private readonly onClose: (session: LegacySession) => void,
+    private readonly limit: OutboundLimit,
+  ) {}
 
   get transport(): LegacyTransport | undefined {
     if (this.socket) return 'websocket';
@@ -43,12 +61,19 @@ export class LegacySession implements Session {
 
   /** Sends a packet now if a transport is attached, or keeps it for the next poll. */
   write(packet: string): void {
-    if (this.closed) return;
+    if (this.closed || this.slow) return;
     if (this.socket) {
       this.socket.send(packet);
+      // What `ws` and the TCP socket hold once the kernel's buffers are full.
+      if (this.socket.bufferedAmount > this.limit.maxOutboundBytes) this.becomeSlow();
       return;
     }
     this.buffer.push(packet);
+    this.bufferedBytes += packet.length;
+    if (this.bufferedBytes > this.limit.maxOutboundBytes) {
+      this.becomeSlow();
+      return;
+    }
     if (this.buffer.length > MAX_BUFFERED_PACKETS) {
       // A polling client that stopped polling; Kazoo 4.x's unbounded mailboxes are W13.
       this.close();
@@ -74,6 +99,7 @@ export class LegacySession implements Session {
     this.lastSeen = Date.now();
     socket.on('pong', () => (this.awaitingPong = false));
     socket.send(CONNECT);
+    this.bufferedBytes = 0;
     for (const packet of this.buffer.splice(0)) socket.send(packet);
   }
 
@@ -128,13 +154,48 @@ export class LegacySession implements Session {
     this.closed = true;
     if (this.poll) this.answerPoll([NOOP]);
     this.buffer = [];
+    this.bufferedBytes = 0;
     this.socket?.close();
     this.socket = undefined;
     this.onClose(this);
   }
 
   private flush(): void {
-    if (this.poll && this.buffer.length > 0) this.answerPoll(this.buffer.splice(0));
+    if (this.poll && this.buffer.length > 0) {
+      this.bufferedBytes = 0;
+      this.answerPoll(this.buffer.splice(0));
+    }
+  }
+
+  private becomeSlow(): void {
+    this.slow = true;
+    // Not within the delivery: closing releases subscriptions the core may be iterating.
+    queueMicrotask(() => this.dropAsSlowConsumer());
+  }
+
+  /**
+   * `0::` and the close frame go out best effort: they wait behind everything the client has not
+   * read, and a WebSocket peer that still does not read is cut.
+   */
+  private dropAsSlowConsumer(): void {
+    if (this.closed) return;
+    this.limit.onSlowConsumer(this);
+    const socket = this.socket;
+    this.socket = undefined;
+    if (socket) {
+      socket.send(DISCONNECT);
+      socket.close(SLOW_CONSUMER_CLOSE_CODE, SLOW_CONSUMER_REASON);
+      terminateUnlessDraining({
+        unsent: () => socket.bufferedAmount,
+        closed: () => socket.readyState === socket.CLOSED,
+        terminate: () => socket.terminate(),
+      });
+    } else {
+      this.buffer = [];
+      this.bufferedBytes = 0;
+      if (this.poll) this.answerPoll([DISCONNECT]);
+    }
+    this.close();
   }
 
   private answerPoll(packets: string[]): void {

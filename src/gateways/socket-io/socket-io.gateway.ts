@@ -6,6 +6,8 @@ import {
   WebSocketGateway,
 } from '@nestjs/websockets';
 import type { Server, Socket } from 'socket.io';
+import { Environment } from '../../config/environment';
+import { EventStats } from '../../core/events/event-stats';
 import { EventProtocol, type EventAck, type EventAction } from '../event-protocol/event-protocol';
 import { SocketIoBroadcast, SocketIoSession } from './socket-io.session';
 
@@ -41,10 +43,22 @@ export class SocketIoGateway implements OnGatewayInit, OnGatewayConnection, OnGa
     (error) => this.logger.error(`unsubscribe failed: ${String(error)}`),
   );
 
-  constructor(private readonly protocol: EventProtocol) {}
+  constructor(
+    private readonly protocol: EventProtocol,
+    private readonly env: Environment,
+    private readonly stats: EventStats,
+  ) {}
 
   afterInit(server: Server): void {
-    this.broadcast = new SocketIoBroadcast(server);
+    this.broadcast = new SocketIoBroadcast(server, {
+      maxOutboundBytes: this.env.MAX_OUTBOUND_BYTES,
+      onSlowConsumer: (session) => {
+        this.stats.slowConsumerDisconnects += 1;
+        this.logger.warn(`session ${session.id}: dropped as a slow consumer`);
+        // Idempotent: socket.io's disconnect normally released them already (handleDisconnect).
+        this.protocol.disconnect(session);
+      },
+    });
   }
 
   handleConnection(socket: Socket): void {

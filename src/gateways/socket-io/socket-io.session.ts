@@ -1,5 +1,33 @@
 import type { Server, Socket } from 'socket.io';
 import type { EventMatch, OutboundEvent, Session, SessionGroup } from '../../core/session';
+import {
+  SLOW_CONSUMER_ERROR,
+  WriteBufferGauge,
+  terminateUnlessDraining,
+  type BufferedPacket,
+} from '../slow-consumer';
+
+/**
+ * The parts of engine.io's connection that tell how much waits for a client. They are not in
+ * engine.io's types (`writeBuffer` is private); engine.io 6 has kept them since 4.0.
+ */
+interface EngineConnection {
+  /** Packets waiting for the transport: it is busy (websocket) or no poll is pending (polling). */
+  readonly writeBuffer: readonly BufferedPacket[];
+  readonly readyState: string;
+  readonly transport: {
+    readonly name: string;
+    /** The `ws` socket of the websocket transport. */
+    readonly socket?: { readonly bufferedAmount: number; terminate(): void };
+  };
+  close(discard?: boolean): void;
+}
+
+export interface OutboundLimit {
+  readonly maxOutboundBytes: number;
+  /** Called once when a session is dropped as a slow consumer. */
+  readonly onSlowConsumer: (session: SocketIoSession) => void;
+}
 
 /**
  * The socket.io sessions of one server. One event to many sockets is one broadcast to their
@@ -8,7 +36,10 @@ import type { EventMatch, OutboundEvent, Session, SessionGroup } from '../../cor
 export class SocketIoBroadcast implements SessionGroup {
   private readonly rooms = new WeakMap<readonly Session[], string[]>();
 
-  constructor(private readonly server: Server) {}
+  constructor(
+    private readonly server: Server,
+    readonly limit: OutboundLimit,
+  ) {}
 
   sendToAll(sessions: readonly Session[], event: OutboundEvent): void {
     if (sessions.length === 1) {
@@ -16,6 +47,8 @@ export class SocketIoBroadcast implements SessionGroup {
       return;
     }
     this.server.to(this.roomsOf(sessions)).emit(event.legacyName, event.legacyPayload);
+    // One look at each socket's buffer, allocating nothing for sockets that keep up.
+    for (const session of sessions) (session as SocketIoSession).checkOutbound();
   }
 
   /**
@@ -37,6 +70,10 @@ export class SocketIoBroadcast implements SessionGroup {
  * socket's bindings match, under its 3.x name and shape (that of the first match).
  */
 export class SocketIoSession implements Session {
+  /** Created the first time packets wait, so sockets that keep up never carry one. */
+  private gauge: WriteBufferGauge | undefined;
+  private slow = false;
+
   constructor(
     private readonly socket: Socket,
     readonly group: SocketIoBroadcast,
@@ -53,6 +90,47 @@ export class SocketIoSession implements Session {
   }
 
   send([{ event }]: readonly Pick<EventMatch, 'event'>[]): void {
+    if (this.slow) return;
     this.socket.emit(event.legacyName, event.legacyPayload);
+    this.checkOutbound();
+  }
+
+  /**
+   * Unsent bytes: the packets engine.io holds for the transport, plus what the websocket
+   * transport's `ws` socket holds (at most the batch it is writing). A polling answer already
+   * written is not counted; it is one batch, itself under the limit.
+   */
+  checkOutbound(): void {
+    if (this.slow) return;
+    const conn = this.socket.conn as unknown as EngineConnection;
+    const buffer = conn.writeBuffer;
+    let unsent = conn.transport.socket?.bufferedAmount ?? 0;
+    if (buffer.length > 0 || this.gauge) {
+      this.gauge ??= new WriteBufferGauge();
+      unsent += this.gauge.measure(buffer);
+    }
+    if (unsent <= this.group.limit.maxOutboundBytes) return;
+    this.slow = true;
+    // Not within the delivery: disconnecting releases subscriptions the core may be iterating.
+    queueMicrotask(() => this.dropAsSlowConsumer(conn));
+  }
+
+  private dropAsSlowConsumer(conn: EngineConnection): void {
+    // Best effort: it waits behind everything the client has not read.
+    this.socket.emit('error', SLOW_CONSUMER_ERROR);
+    this.socket.disconnect(true);
+    this.group.limit.onSlowConsumer(this);
+    // engine.io closes the transport only once its buffer has gone out, which never happens
+    // for a client that does not read.
+    const gauge = new WriteBufferGauge();
+    terminateUnlessDraining({
+      unsent: () => (conn.transport.socket?.bufferedAmount ?? 0) + gauge.measure(conn.writeBuffer),
+      closed: () => conn.readyState === 'closed',
+      terminate: () => {
+        const ws = conn.transport.socket;
+        if (ws) ws.terminate();
+        else conn.close(true);
+      },
+    });
   }
 }

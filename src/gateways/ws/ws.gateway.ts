@@ -10,10 +10,11 @@ import {
   TokenRequiredError,
   toGatewayError,
 } from '../../core/errors';
+import { EventStats } from '../../core/events/event-stats';
 import { TokenBucket } from '../../core/limits/token-bucket';
 import { SubscriptionService } from '../../core/subscriptions/subscription.service';
 import { FrameError, newRequestId, parseKazooRequest, type KazooRequest } from './kazoo-request';
-import { WsSession } from './ws.session';
+import { WsSession, type OutboundLimit } from './ws.session';
 
 /** Kazoo 4.x's reply frame (spec §3.5). */
 type ReplyFrame =
@@ -36,11 +37,23 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown 
   private readonly server: WebSocketServer;
   private readonly sessions = new WeakMap<WebSocket, WsSession>();
   private heartbeat: NodeJS.Timeout | undefined;
+  /** Shared by every session: one closure, not one per connection. */
+  private readonly outboundLimit: OutboundLimit;
 
   constructor(
     private readonly subscriptions: SubscriptionService,
     private readonly env: Environment,
+    stats: EventStats,
   ) {
+    this.outboundLimit = {
+      maxOutboundBytes: env.MAX_OUTBOUND_BYTES,
+      onSlowConsumer: (session) => {
+        stats.slowConsumerDisconnects += 1;
+        this.logger.warn(`session ${session.id}: dropped as a slow consumer`);
+        // Now rather than at 'close', which a peer that does not read may delay.
+        this.subscriptions.disconnect(session);
+      },
+    };
     this.server = new WebSocketServer({
       noServer: true,
       maxPayload: env.MAX_FRAME_BYTES,
@@ -69,6 +82,7 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown 
     const session = new WsSession(
       socket,
       new TokenBucket(this.env.WS_RATE_BURST, this.env.WS_RATE_PER_S),
+      this.outboundLimit,
     );
     this.sessions.set(socket, session);
     socket.on('message', (data: RawData, isBinary: boolean) => {

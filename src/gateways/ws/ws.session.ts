@@ -3,6 +3,17 @@ import type { WebSocket } from 'ws';
 import type { KazooMessage } from '../../core/families/event-family';
 import type { EventMatch, OutboundEvent, Session, Subscription } from '../../core/session';
 import { TokenBucket } from '../../core/limits/token-bucket';
+import {
+  SLOW_CONSUMER_CLOSE_CODE,
+  SLOW_CONSUMER_REASON,
+  terminateUnlessDraining,
+} from '../slow-consumer';
+
+export interface OutboundLimit {
+  readonly maxOutboundBytes: number;
+  /** Called once, outside the delivery that crossed the limit, when the session is dropped. */
+  readonly onSlowConsumer: (session: WsSession) => void;
+}
 
 /** Kazoo 4.x's event frame (spec §3.5, fixtures 03, 06, 09, 12). */
 export interface KazooEventFrame {
@@ -21,10 +32,13 @@ export class WsSession implements Session {
   token: string | undefined;
   /** Set by a pong; a connection that misses one heartbeat is dropped. */
   alive = true;
+  /** Set once the connection is dropped as a slow consumer: nothing more is queued for it. */
+  private slow = false;
 
   constructor(
     private readonly socket: WebSocket,
     readonly requests: TokenBucket,
+    private readonly limit: OutboundLimit,
   ) {}
 
   /**
@@ -32,13 +46,38 @@ export class WsSession implements Session {
    * monster-ui dispatches frames by `subscribed_key` alone.
    */
   send(matches: readonly EventMatch[]): void {
-    if (this.socket.readyState !== this.socket.OPEN) return;
+    if (this.slow || this.socket.readyState !== this.socket.OPEN) return;
     // Bytes, not a string: `ws` would encode a string again for every socket.
     for (const match of matches) this.socket.send(encodeEventFrame(match), { binary: false });
+    this.checkOutbound();
   }
 
   write(frame: object): void {
-    if (this.socket.readyState === this.socket.OPEN) this.socket.send(JSON.stringify(frame));
+    if (this.slow || this.socket.readyState !== this.socket.OPEN) return;
+    this.socket.send(JSON.stringify(frame));
+    this.checkOutbound();
+  }
+
+  /**
+   * `bufferedAmount` is what `ws` and the TCP socket hold in user space: it grows only once the
+   * kernel's buffers are full, that is when the peer has stopped reading.
+   */
+  private checkOutbound(): void {
+    if (this.socket.bufferedAmount <= this.limit.maxOutboundBytes) return;
+    this.slow = true;
+    // Not within the delivery: dropping releases subscriptions the core may be iterating.
+    queueMicrotask(() => this.dropAsSlowConsumer());
+  }
+
+  private dropAsSlowConsumer(): void {
+    const socket = this.socket;
+    socket.close(SLOW_CONSUMER_CLOSE_CODE, SLOW_CONSUMER_REASON);
+    terminateUnlessDraining({
+      unsent: () => socket.bufferedAmount,
+      closed: () => socket.readyState === socket.CLOSED,
+      terminate: () => socket.terminate(),
+    });
+    this.limit.onSlowConsumer(this);
   }
 }
 
