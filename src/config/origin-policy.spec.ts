@@ -16,6 +16,7 @@ describe('OriginPolicy', () => {
       expect(policy.allowOrigin('https://anywhere.example.org')).toBe('*');
       expect(policy.allowOrigin(undefined)).toBe('*');
       expect(policy.allowOrigin('null')).toBeUndefined();
+      expect(policy.allowsCredentials('https://anywhere.example.org')).toBe(false);
       expect(policy.reflects).toBe(false);
     });
   });
@@ -33,6 +34,13 @@ describe('OriginPolicy', () => {
       expect(policy.reflects).toBe(true);
     });
 
+    it('allows credentials (socket.io 0.9 and 2.x XHRs) to listed origins only', () => {
+      expect(policy.allowsCredentials('https://app.example.com')).toBe(true);
+      expect(policy.allowsCredentials('https://evil.example.org')).toBe(false);
+      expect(policy.allowsCredentials('null')).toBe(false);
+      expect(policy.allowsCredentials(undefined)).toBe(false);
+    });
+
     it("serves listed pages, the gateway's own pages and programs, nothing else", () => {
       expect(policy.allows('https://app.example.com', HOST)).toBe(true);
       expect(policy.allows(`http://${HOST}`, HOST)).toBe(true);
@@ -47,7 +55,9 @@ describe('OriginPolicy', () => {
     const policy = new OriginPolicy('*,null');
     expect(policy.allows('null', HOST)).toBe(true);
     expect(policy.allowOrigin('null')).toBe('null');
+    expect(policy.allowsCredentials('null')).toBe(false);
     expect(policy.reflects).toBe(true);
+    expect(new OriginPolicy('null,https://app.example.com').allowsCredentials('null')).toBe(false);
   });
 
   it('refuses a setting it cannot read', () => {

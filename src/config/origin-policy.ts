@@ -2,7 +2,9 @@
  * Which web pages may talk to the gateway, from `CORS_ORIGINS`: `*` (any page), or a
  * comma-separated list of origins (`https://app.example.com`), either of which may add `null`
  * (pages with an opaque origin: `file://`, sandboxed frames). Blackhole authenticates by token,
- * never by cookie, so no answer ever carries `Access-Control-Allow-Credentials`.
+ * never by cookie, so `*` means a wildcard without credentials. Credentials are allowed only to
+ * origins listed by name: the socket.io 0.9 and 2.x browser clients send their cross-origin XHRs
+ * `withCredentials`, and a browser refuses those any answer without them.
  */
 export class OriginPolicy {
   private readonly anyOrigin: boolean;
@@ -64,6 +66,14 @@ export class OriginPolicy {
     if (this.anyOrigin) return '*';
     if (origin !== undefined && this.origins.has(origin.toLowerCase())) return origin;
     return undefined;
+  }
+
+  /**
+   * Whether to answer `Access-Control-Allow-Credentials: true`: only to an origin listed by name,
+   * never to one `*` or `null` lets in.
+   */
+  allowsCredentials(origin: string | undefined): boolean {
+    return origin !== undefined && this.origins.has(origin.toLowerCase());
   }
 
   /** Whether answers depend on the request's `Origin`, so caches must key on it (`Vary`). */

@@ -282,12 +282,19 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
     this.protocol.disconnect(session);
   }
 
-  /** CORS for pages on other origins; never with credentials, which Blackhole does not use. */
+  /**
+   * CORS for pages on other origins. The 0.9 client sends its cross-origin XHRs
+   * `withCredentials`, so a listed origin is told credentials are fine; `*` never is.
+   */
   private corsHeaders(request: IncomingMessage, response: ServerResponse): void {
     if (this.origins.reflects) response.setHeader('Vary', 'Origin');
-    const allowed = this.origins.allowOrigin(request.headers.origin);
+    const origin = request.headers.origin;
+    const allowed = this.origins.allowOrigin(origin);
     if (allowed === undefined) return;
     response.setHeader('Access-Control-Allow-Origin', allowed);
+    if (this.origins.allowsCredentials(origin)) {
+      response.setHeader('Access-Control-Allow-Credentials', 'true');
+    }
     response.setHeader('Access-Control-Allow-Methods', 'GET, POST, OPTIONS');
     response.setHeader('Access-Control-Allow-Headers', 'Content-Type');
   }

@@ -27,10 +27,13 @@ export class GatewayIoAdapter extends IoAdapter {
       maxHttpBufferSize: env.MAX_FRAME_BYTES,
       destroyUpgrade: false,
       // Here rather than in the gateway's decorator: CORS_ORIGINS is known only at boot.
-      cors: {
-        origin: (origin, callback) => callback(null, origins.allowOrigin(origin) ?? false),
-        credentials: false,
-        methods: ['GET', 'POST'],
+      cors: (request, callback) => {
+        const origin = request.headers.origin;
+        callback(null, {
+          origin: origins.allowOrigin(origin) ?? false,
+          credentials: origins.allowsCredentials(origin),
+          methods: ['GET', 'POST'],
+        });
       },
       // A page of another origin is turned away at the handshake, over polling or WebSocket.
       allowRequest: (request, callback) => {
