@@ -6,6 +6,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule, type AppOptions } from './app.module';
 import { type Environment, type LogLevelName } from './config/environment';
 import { GatewayIoAdapter } from './gateways/socket-io/socket-io.adapter';
+import { securityHeaders } from './http/security-headers';
 
 /** `public/` at the project root, from `src/` and from `dist/` alike. */
 const PUBLIC_DIR = join(__dirname, '..', 'public');
@@ -44,6 +45,9 @@ export async function startGateway(
     },
   );
   app.useWebSocketAdapter(new GatewayIoAdapter(app));
+  // Nothing to gain from telling the open internet which framework answers.
+  app.disable('x-powered-by');
+  app.use(securityHeaders);
   // The console page and the browser clients it and Kazoo 3.x's example page load, served locally.
   app.useStaticAssets(PUBLIC_DIR, { index: 'index.html', maxAge: '1h' });
   app.useStaticAssets(SOCKET_IO_CLIENT_DIR, { prefix: '/vendor/socket.io-4/', maxAge: '1h' });

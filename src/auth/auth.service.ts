@@ -10,6 +10,7 @@ import {
 } from '../core/errors';
 import { TokenBucket } from '../core/limits/token-bucket';
 import { ALL_ACCOUNTS } from '../core/families/event-family';
+import { secretTag } from '../core/secret-tag';
 import type {
   AccountAuthorizer,
   AccountDirectory,
@@ -93,7 +94,7 @@ export class AuthService implements AccountAuthorizer, AccountDirectory {
       return { value: answer, ttlMs: answer.allowed ? this.positiveTtl(info) : this.negativeTtlMs };
     });
     if (!access.allowed) {
-      this.logger.debug(`token ${tokenTag(token)} refused account ${accountId}`);
+      this.logger.debug(`token ${secretTag(token)} refused account ${accountId}`);
       throw new AccountForbiddenError();
     }
     return access;
@@ -109,7 +110,7 @@ export class AuthService implements AccountAuthorizer, AccountDirectory {
         return { value: { ok: true, value: info }, ttlMs: this.positiveTtl(info) };
       } catch (error) {
         if (!(error instanceof TokenInvalidError)) throw error;
-        this.logger.debug(`token ${tokenTag(token)} refused by crossbar`);
+        this.logger.debug(`token ${secretTag(token)} refused by crossbar`);
         return { value: { ok: false }, ttlMs: this.negativeTtlMs };
       }
     });
@@ -145,11 +146,6 @@ export class AuthService implements AccountAuthorizer, AccountDirectory {
 /** Cache key for a token: the token itself never sits in a map or a log line. */
 function tokenDigest(token: string): string {
   return createHash('sha256').update(token).digest('base64url');
-}
-
-/** A short, non-reversible tag to correlate log lines about one token. */
-export function tokenTag(token: string): string {
-  return tokenDigest(token).slice(0, 8);
 }
 
 /**

@@ -26,6 +26,7 @@ const DEFAULTS = {
   LEGACY_CLOSE_TIMEOUT_S: 30,
   LEGACY_POLL_S: 20,
   PRESENCE_REALM_CHECK_S: 300,
+  CORS_ORIGINS: '*',
   LOG_LEVEL: 'info',
   LOG_FORMAT: 'text',
 };
@@ -149,6 +150,31 @@ describe('loadEnvironment', () => {
     const error = failureOf({ [name]: value });
     expect(error.problems).toHaveLength(1);
     expect(error.problems[0].startsWith(`${name}=`)).toBe(true);
+  });
+
+  describe('CORS_ORIGINS', () => {
+    it.each([
+      '*',
+      'https://app.example.com',
+      ' https://a.example.com , http://127.0.0.1:8080 ,null',
+      '*,null',
+    ])('takes %j', (value) => {
+      expect(loadEnvironment({ CORS_ORIGINS: value }).CORS_ORIGINS).toBe(value);
+    });
+
+    it.each([
+      'https://app.example.com/console',
+      'https://app.example.com?x=1',
+      'ftp://files.example.com',
+      'app.example.com',
+      'https://*.example.com',
+      'https://a.example.com,,https://b.example.com',
+      'https://user:pw@app.example.com',
+    ])('rejects %j, naming the entry', (value) => {
+      const error = failureOf({ CORS_ORIGINS: value });
+      expect(error.problems).toHaveLength(1);
+      expect(error.problems[0]).toMatch(/^CORS_ORIGINS=.*: CORS_ORIGINS: /);
+    });
   });
 
   it('names every bad variable in one error, one line each', () => {

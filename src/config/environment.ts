@@ -1,8 +1,35 @@
 import { plainToInstance, Transform } from 'class-transformer';
-import { IsIn, IsInt, IsString, IsUrl, Matches, Max, Min, validateSync } from 'class-validator';
+import {
+  IsIn,
+  IsInt,
+  IsString,
+  IsUrl,
+  Matches,
+  Max,
+  Min,
+  ValidateBy,
+  validateSync,
+  type ValidationArguments,
+} from 'class-validator';
+import { OriginPolicy } from './origin-policy';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'verbose'] as const;
 export type LogLevelName = (typeof LOG_LEVELS)[number];
+
+/** `CORS_ORIGINS`: `*` or a list of origins, as `OriginPolicy` reads it. */
+function IsOriginList(): PropertyDecorator {
+  return ValidateBy({
+    name: 'isOriginList',
+    validator: {
+      validate: (value: unknown) =>
+        typeof value === 'string' && OriginPolicy.problem(value) === undefined,
+      defaultMessage: ({ value }: ValidationArguments) =>
+        typeof value === 'string'
+          ? `CORS_ORIGINS: ${OriginPolicy.problem(value)}`
+          : 'CORS_ORIGINS must be * or a comma-separated list of origins',
+    },
+  });
+}
 
 const toInt = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
@@ -192,6 +219,13 @@ export class Environment {
   @Min(1)
   @Max(86400)
   PRESENCE_REALM_CHECK_S: number = 300;
+
+  /**
+   * Origins whose pages may connect: `*` (Kazoo's Blackhole took browsers from anywhere; tokens,
+   * not cookies, authenticate) or a comma-separated list; `null` only when listed.
+   */
+  @IsOriginList()
+  CORS_ORIGINS: string = '*';
 
   @IsIn(LOG_LEVELS)
   LOG_LEVEL: LogLevelName = 'info';

@@ -31,7 +31,7 @@ export class WebsocketsController {
     for (const { prefix, family } of this.families.all()) data[prefix] = family.availableBindings;
     return {
       data,
-      node: this.node.id,
+      node: this.node.publicId,
       request_id:
         requestId && /^[\w-]{1,64}$/.test(requestId) ? requestId : randomBytes(16).toString('hex'),
       status: 'success',

@@ -19,11 +19,20 @@ describe("Kazoo 3.x's documented example page", () => {
   let stack: Stack;
   let browser: Browser;
   let pageServer: Server;
+  let pageHtml = '';
   let page: Page;
   const logged: unknown[] = [];
 
   beforeAll(async () => {
-    stack = await Stack.start();
+    // The page's own origin, as a file on a desk or an intranet would be.
+    pageServer = createServer((_request, response) => {
+      response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+      response.end(pageHtml);
+    });
+    await new Promise<void>((resolve) => pageServer.listen(0, '127.0.0.1', resolve));
+    // The 0.9 client sends its cross-origin XHRs with credentials, which only a listed origin
+    // is granted.
+    stack = await Stack.start({ env: { CORS_ORIGINS: pageOrigin() } });
     browser = await launchChromium();
   });
 
@@ -33,14 +42,12 @@ describe("Kazoo 3.x's documented example page", () => {
     await stack?.close();
   });
 
-  /** Serves the page from an origin of its own, as a file on a desk or an intranet would be. */
-  const servePage = async (html: string): Promise<string> => {
-    pageServer = createServer((_request, response) => {
-      response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
-      response.end(html);
-    });
-    await new Promise<void>((resolve) => pageServer.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(pageServer.address() as AddressInfo).port}/kazoo_example_ws_client.html`;
+  const pageOrigin = (): string => `http://127.0.0.1:${(pageServer.address() as AddressInfo).port}`;
+
+  /** Serves the page from its own origin. */
+  const servePage = (html: string): string => {
+    pageHtml = html;
+    return `${pageOrigin()}/kazoo_example_ws_client.html`;
   };
 
   it('logs the published CHANNEL_CREATE, CHANNEL_ANSWER, CHANNEL_DESTROY and participants_event payloads, and nothing of another account', async () => {
@@ -50,7 +57,7 @@ describe("Kazoo 3.x's documented example page", () => {
       .replaceAll('{{BLACKHOLE_URL}}', stack.gateway.url)
       .replaceAll('{{ACCOUNT_ID}}', own.accountId)
       .replaceAll('{{AUTH_TOKEN}}', own.token);
-    const url = await servePage(html);
+    const url = servePage(html);
 
     page = await browser.newPage();
     page.on('console', (message) => {

@@ -4,6 +4,7 @@ import { kazooEventData } from '../kazoo/normalize';
 import type { EventMatch, OutboundEvent, Session, SessionGroup } from '../session';
 import type { PatternBucket } from '../subscriptions/pattern-bucket';
 import { SubscriptionRegistry } from '../subscriptions/subscription.registry';
+import { secretTag } from '../secret-tag';
 import { EventStats } from './event-stats';
 
 /** Raised for a delivery that is not a Kazoo message; the consumer drops it without requeue. */
@@ -28,6 +29,9 @@ export function isKazooMessage(value: unknown): value is KazooMessage {
 
 const bySubscriptionOrder = (a: EventMatch, b: EventMatch): number =>
   a.subscription.order - b.subscription.order;
+
+/** How a session is named in logs: some transports' session ids are credentials (socket.io 0.9). */
+const sessionTag = (session: Session): string => `session ${secretTag(session.id)}`;
 
 /** A pattern bucket that matched a delivery, and its family's reading of the delivery. */
 interface Hit {
@@ -111,7 +115,7 @@ export class EventIngress {
     }
     for (const subscription of direct) {
       const session = subscription.session;
-      this.deliver(() => session.send([{ subscription, event }]), 1, session.id);
+      this.deliver(() => session.send([{ subscription, event }]), 1, sessionTag(session));
     }
   }
 
@@ -143,7 +147,7 @@ export class EventIngress {
     for (const [session, list] of matches) {
       const group = session.group;
       if (!group) {
-        this.deliver(() => session.send(list), 1, session.id);
+        this.deliver(() => session.send(list), 1, sessionTag(session));
         continue;
       }
       grouped ??= new Map();

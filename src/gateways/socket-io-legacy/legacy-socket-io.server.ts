@@ -3,6 +3,8 @@ import type { Duplex } from 'node:stream';
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { WebSocketServer, type RawData } from 'ws';
 import { Environment } from '../../config/environment';
+import { OriginPolicy } from '../../config/origin-policy';
+import { secretTag } from '../../core/secret-tag';
 import { rawText } from '../raw-text';
 import { EventStats } from '../../core/events/event-stats';
 import { EventProtocol } from '../event-protocol/event-protocol';
@@ -41,6 +43,7 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
   private readonly logger = new Logger(LegacySocketIoServer.name);
   private readonly sessions = new Map<string, LegacySession>();
   private readonly websockets: WebSocketServer;
+  private readonly origins: OriginPolicy;
   private timer: NodeJS.Timeout | undefined;
   private pinger: NodeJS.Timeout | undefined;
   private lastHeartbeat = 0;
@@ -56,9 +59,10 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
       maxOutboundBytes: env.MAX_OUTBOUND_BYTES,
       onSlowConsumer: (session) => {
         stats.slowConsumerDisconnects += 1;
-        this.logger.warn(`session ${session.id}: dropped as a slow consumer`);
+        this.logger.warn(`session ${secretTag(session.id)}: dropped as a slow consumer`);
       },
     };
+    this.origins = new OriginPolicy(env.CORS_ORIGINS);
     this.websockets = new WebSocketServer({
       noServer: true,
       maxPayload: env.MAX_FRAME_BYTES,
@@ -95,6 +99,7 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
     const url = new URL(request.url ?? '/', 'http://blackhole');
     const [transport, sid] = url.pathname.slice(LEGACY_PATH.length).split('/').filter(Boolean);
     this.corsHeaders(request, response);
+    if (!this.originAllowed(request)) return this.answer(response, 403, 'origin not allowed');
     if (request.method === 'OPTIONS') return this.answer(response, 204, '');
     if (transport === undefined) return this.handshake(url, response);
     if (transport !== 'xhr-polling') return this.answer(response, 200, TRANSPORT_NOT_SUPPORTED);
@@ -118,6 +123,10 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
       .slice(LEGACY_PATH.length)
       .split('/')
       .filter(Boolean);
+    if (!this.originAllowed(request)) {
+      socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
+      return;
+    }
     const session = sid === undefined ? undefined : this.sessions.get(sid);
     if (transport !== 'websocket' || !session || session.transport !== undefined) {
       socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
@@ -131,7 +140,10 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
       });
       // Closing the WebSocket ends the session: a 0.9 client handshakes again to reconnect.
       ws.on('close', () => session.close());
-      ws.on('error', (error) => this.logger.debug(`session ${session.id}: ${error.message}`));
+      // The session id is the session's only credential: logs name it by a tag.
+      ws.on('error', (error) =>
+        this.logger.debug(`session ${secretTag(session.id)}: ${error.message}`),
+      );
       session.attachWebSocket(ws);
     });
   }
@@ -183,7 +195,7 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
       .enqueue(() => this.receive(session, text))
       .catch((error: unknown) =>
         this.logger.error(
-          `session ${session.id}: ${error instanceof Error ? error.stack : String(error)}`,
+          `session ${secretTag(session.id)}: ${error instanceof Error ? error.stack : String(error)}`,
         ),
       );
   }
@@ -281,16 +293,26 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
     this.protocol.disconnect(session);
   }
 
+  /**
+   * CORS for pages on other origins. The 0.9 client sends its cross-origin XHRs
+   * `withCredentials`, so a listed origin is told credentials are fine; `*` never is.
+   */
   private corsHeaders(request: IncomingMessage, response: ServerResponse): void {
+    if (this.origins.reflects) response.setHeader('Vary', 'Origin');
     const origin = request.headers.origin;
-    if (origin) {
-      response.setHeader('Access-Control-Allow-Origin', origin);
+    const allowed = this.origins.allowOrigin(origin);
+    if (allowed === undefined) return;
+    response.setHeader('Access-Control-Allow-Origin', allowed);
+    if (this.origins.allowsCredentials(origin)) {
       response.setHeader('Access-Control-Allow-Credentials', 'true');
-      response.setHeader('Access-Control-Allow-Methods', 'GET, POST, OPTIONS');
-      response.setHeader('Access-Control-Allow-Headers', 'Content-Type');
-    } else {
-      response.setHeader('Access-Control-Allow-Origin', '*');
     }
+    response.setHeader('Access-Control-Allow-Methods', 'GET, POST, OPTIONS');
+    response.setHeader('Access-Control-Allow-Headers', 'Content-Type');
+  }
+
+  /** A page of an origin `CORS_ORIGINS` does not list is turned away, whatever it asks. */
+  private originAllowed(request: IncomingMessage): boolean {
+    return this.origins.allows(request.headers.origin, request.headers.host);
   }
 
   private answer(response: ServerResponse, status: number, body: string): void {

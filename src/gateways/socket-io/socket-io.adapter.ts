@@ -4,9 +4,11 @@ import type { MessageMappingProperties } from '@nestjs/websockets';
 import { firstValueFrom, type Observable } from 'rxjs';
 import type { Server, ServerOptions, Socket } from 'socket.io';
 import { Environment } from '../../config/environment';
+import { OriginPolicy } from '../../config/origin-policy';
 
 /**
- * socket.io on the application's HTTP server, with the frame limit from the environment. The
+ * socket.io on the application's HTTP server, with the frame limit and the allowed origins
+ * (`CORS_ORIGINS`) from the environment. The
  * port is shared with other protocols (`TransportRouter`), so engine.io must never destroy an
  * upgrade it does not own (`destroyUpgrade: false`).
  */
@@ -19,11 +21,27 @@ export class GatewayIoAdapter extends IoAdapter {
 
   override createIOServer(port: number, options?: ServerOptions): Server {
     const env = this.app.get(Environment);
-    return super.createIOServer(port, {
+    const origins = new OriginPolicy(env.CORS_ORIGINS);
+    const serverOptions: Partial<ServerOptions> = {
       ...options,
       maxHttpBufferSize: env.MAX_FRAME_BYTES,
       destroyUpgrade: false,
-    }) as Server;
+      // Here rather than in the gateway's decorator: CORS_ORIGINS is known only at boot.
+      cors: (request, callback) => {
+        const origin = request.headers.origin;
+        callback(null, {
+          origin: origins.allowOrigin(origin) ?? false,
+          credentials: origins.allowsCredentials(origin),
+          methods: ['GET', 'POST'],
+        });
+      },
+      // A page of another origin is turned away at the handshake, over polling or WebSocket.
+      allowRequest: (request, callback) => {
+        const allowed = origins.allows(request.headers.origin, request.headers.host);
+        callback(allowed ? null : 'origin not allowed', allowed);
+      },
+    };
+    return super.createIOServer(port, serverOptions) as Server;
   }
 
   /**

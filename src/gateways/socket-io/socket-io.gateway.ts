@@ -23,8 +23,7 @@ interface SessionData {
   path: '/socket.io/',
   allowEIO3: true,
   serveClient: false,
-  cors: { origin: true, credentials: true },
-  // Frame size and upgrade sharing come from GatewayIoAdapter.
+  // Frame size, upgrade sharing and CORS come from GatewayIoAdapter.
 })
 export class SocketIoGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect {
   private readonly logger = new Logger(SocketIoGateway.name);

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { Environment } from '../../config/environment';
+import { OriginPolicy } from '../../config/origin-policy';
 import { rawText } from '../raw-text';
 import {
   BadRequestError,
@@ -35,6 +36,7 @@ type ReplyFrame =
 export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(WsGateway.name);
   private readonly server: WebSocketServer;
+  private readonly origins: OriginPolicy;
   private readonly sessions = new WeakMap<WebSocket, WsSession>();
   private heartbeat: NodeJS.Timeout | undefined;
   /** Shared by every session: one closure, not one per connection. */
@@ -54,6 +56,7 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown 
         this.subscriptions.disconnect(session);
       },
     };
+    this.origins = new OriginPolicy(env.CORS_ORIGINS);
     this.server = new WebSocketServer({
       noServer: true,
       maxPayload: env.MAX_FRAME_BYTES,
@@ -69,6 +72,12 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown 
 
   /** Takes an upgrade `TransportRouter` decided is not socket.io's. */
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Browsers always send Origin on a WebSocket (monster-ui's included); programs such as CTI
+    // connectors send none and are let in.
+    if (!this.origins.allows(request.headers.origin, request.headers.host)) {
+      socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
+      return;
+    }
     this.server.handleUpgrade(request, socket, head, (ws) => this.accept(ws));
   }
 
