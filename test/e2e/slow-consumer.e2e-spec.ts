@@ -96,13 +96,14 @@ describe('slow consumers (MAX_OUTBOUND_BYTES)', () => {
     keepAlive(() => slow.sendPong());
     const published = await publishUntilDropped(slowAccount.accountId, before.drops);
     stopKeepAlives();
+    // Reading again at once (before the node gives up on the close handshake), it gets what
+    // was queued, then the close frame.
+    slow.resumeReading();
 
     expect((await health()).drops).toBe(before.drops + 1);
     await waitUntil('the slow client to be released', async () =>
       (await health()).subscriptions === before.subscriptions - 1 ? true : undefined,
     );
-    // Reading again, it gets what was queued, then the close frame.
-    slow.resumeReading();
     expect(await slow.whenClosed(30_000)).toEqual({ code: 4008, reason: 'slow consumer' });
 
     const marker = await publishMarker(slowAccount.accountId);
@@ -135,12 +136,13 @@ describe('slow consumers (MAX_OUTBOUND_BYTES)', () => {
     keepAlive(() => slow.sendEnginePacket('3'));
     const published = await publishUntilDropped(slowAccount.accountId, before.drops);
     stopKeepAlives();
+    // Reading again at once, before the node gives up on a clean close.
+    slow.resumeReading();
 
     expect((await health()).drops).toBe(before.drops + 1);
     await waitUntil('the slow client to be released', async () =>
       (await health()).subscriptions === before.subscriptions - 1 ? true : undefined,
     );
-    slow.resumeReading();
     await waitUntil(
       'the slow client to be disconnected',
       () => slow.isDisconnected || undefined,
@@ -183,12 +185,13 @@ describe('slow consumers (MAX_OUTBOUND_BYTES)', () => {
       keepAlive(() => void slow.sendPacket('2::'));
       const published = await publishUntilDropped(slowAccount.accountId, before.drops);
       stopKeepAlives();
+      // Reading again at once, before the node gives up on a clean close.
+      slow.resumeReading();
 
       expect((await health()).drops).toBe(before.drops + 1);
       await waitUntil('the slow client to be released', async () =>
         (await health()).subscriptions === before.subscriptions - 1 ? true : undefined,
       );
-      slow.resumeReading();
       await waitUntil('the slow client to be closed', () => slow.closeInfo, 30_000);
       expect(slow.closeInfo).toEqual({ code: 4008, reason: 'slow consumer' });
       expect(slow.received).toContain('0::');
