@@ -4,9 +4,8 @@ import {
   RabbitSubscribe,
   type RabbitHandlerConfig,
 } from '@golevelup/nestjs-rabbitmq';
-import { Logger } from '@nestjs/common';
 import { MetadataScanner } from '@nestjs/core';
-import type { Channel, ConsumeMessage } from 'amqplib';
+import type { ConsumeMessage } from 'amqplib';
 import { UnreadableMessage } from '../core/events/event-ingress';
 import type { Delivery, DescribeMessage } from '../core/families/event-family';
 
@@ -80,37 +79,12 @@ function isOutputTooLarge(error: unknown): boolean {
   );
 }
 
-const logger = new Logger('ExchangeConsumer');
-
 /**
- * A message that cannot be read is dropped, never requeued: requeueing (golevelup's default)
- * would redeliver it forever.
+ * golevelup's subscription metadata for the node's queue of `exchange`. Only the exchange is
+ * read (by `exchangeReadersOf`): `ExchangeConsumers` declares the queue, decodes and acks itself.
  */
-export function dropUnreadableMessage(
-  channel: Channel,
-  message: ConsumeMessage,
-  error: unknown,
-): void {
-  logger.warn(
-    `dropped unreadable message ${message.fields.exchange}::${message.fields.routingKey}: ${
-      error instanceof Error ? error.message : String(error)
-    }`,
-  );
-  channel.nack(message, false, false);
-}
-
-/**
- * golevelup's subscription options for the node's queue of `exchange`. The queue is left out on
- * purpose: the node names it at bootstrap, and keys are bound on demand by `QueueBinder`.
- */
-export function familySubscription(exchange: string): SubscribeConfig {
-  return {
-    exchange,
-    routingKey: [],
-    queueOptions: { ...NODE_QUEUE_OPTIONS },
-    deserializer: deserializeKazooMessage,
-    errorHandler: dropUnreadableMessage,
-  };
+function familySubscription(exchange: string): SubscribeConfig {
+  return { exchange, routingKey: [], queueOptions: { ...NODE_QUEUE_OPTIONS } };
 }
 
 /**
