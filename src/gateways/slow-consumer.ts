@@ -11,6 +11,13 @@ export const SLOW_CONSUMER_ERROR = {
   message: SLOW_CONSUMER_REASON,
 } as const;
 
+/** The cap and what a transport does when one of its sessions crosses it. */
+export interface OutboundLimit<S> {
+  readonly maxOutboundBytes: number;
+  /** Called once, outside the delivery that crossed the limit, when a session is dropped. */
+  readonly onSlowConsumer: (session: S) => void;
+}
+
 /** How often a dropped slow consumer's connection is checked for progress. */
 export const DRAIN_CHECK_MS = 2000;
 /** Checks after which a slow consumer still draining is cut anyway. */

@@ -7,17 +7,15 @@ import {
   SLOW_CONSUMER_CLOSE_CODE,
   SLOW_CONSUMER_REASON,
   terminateUnlessDraining,
+  type OutboundLimit as SlowConsumerLimit,
 } from '../slow-consumer';
 import { CONNECT, DISCONNECT, NOOP, encodePayload, eventPacket } from './legacy-packets';
 
 /** Packets kept for a polling client that is not polling; past it the session is dropped. */
 export const MAX_BUFFERED_PACKETS = 1000;
 
-export interface OutboundLimit {
-  readonly maxOutboundBytes: number;
-  /** Called once when a session is dropped as a slow consumer, before it closes. */
-  readonly onSlowConsumer: (session: LegacySession) => void;
-}
+/** The slow-consumer cap, as this transport's gateway applies it. */
+export type OutboundLimit = SlowConsumerLimit<LegacySession>;
 
 /**
  * One socket.io 0.9 session: created by the handshake, then carried by a WebSocket or by

@@ -5,6 +5,7 @@ import {
   WriteBufferGauge,
   terminateUnlessDraining,
   type BufferedPacket,
+  type OutboundLimit as SlowConsumerLimit,
 } from '../slow-consumer';
 
 /**
@@ -23,11 +24,8 @@ interface EngineConnection {
   close(discard?: boolean): void;
 }
 
-export interface OutboundLimit {
-  readonly maxOutboundBytes: number;
-  /** Called once when a session is dropped as a slow consumer. */
-  readonly onSlowConsumer: (session: SocketIoSession) => void;
-}
+/** The slow-consumer cap, as this transport's gateway applies it. */
+export type OutboundLimit = SlowConsumerLimit<SocketIoSession>;
 
 /**
  * The socket.io sessions of one server. One event to many sockets is one broadcast to their

@@ -7,13 +7,11 @@ import {
   SLOW_CONSUMER_CLOSE_CODE,
   SLOW_CONSUMER_REASON,
   terminateUnlessDraining,
+  type OutboundLimit as SlowConsumerLimit,
 } from '../slow-consumer';
 
-export interface OutboundLimit {
-  readonly maxOutboundBytes: number;
-  /** Called once, outside the delivery that crossed the limit, when the session is dropped. */
-  readonly onSlowConsumer: (session: WsSession) => void;
-}
+/** The slow-consumer cap, as this transport's gateway applies it. */
+export type OutboundLimit = SlowConsumerLimit<WsSession>;
 
 /** Kazoo 4.x's event frame (spec §3.5, fixtures 03, 06, 09, 12). */
 export interface KazooEventFrame {
