@@ -13,17 +13,21 @@ class FakeSession implements Session {
   }
 }
 
-/** The subscriptions of the buckets `forEachBucket` visits that `accepts` keeps, per session. */
+/**
+ * The subscriptions of `family` that may see an event of `accountId` (its own and the
+ * superduper admins' `*`) and that `accepts` keeps, per session, in subscription order.
+ */
 function match(
   registry: SubscriptionRegistry,
   family: string,
   accountId: string,
   accepts: (subscription: Subscription) => boolean,
 ): Map<Session, Subscription[]> {
-  const candidates: Subscription[] = [];
-  registry.forEachBucket(family, accountId, (bucket) => candidates.push(...bucket.subscriptions));
+  const candidates = registry
+    .ofFamily(family)
+    .filter((s) => s.accountId === accountId || s.accountId === '*');
   const bySession = new Map<Session, Subscription[]>();
-  for (const subscription of candidates.sort((a, b) => a.order - b.order)) {
+  for (const subscription of candidates) {
     if (!accepts(subscription)) continue;
     bySession.set(subscription.session, [
       ...(bySession.get(subscription.session) ?? []),

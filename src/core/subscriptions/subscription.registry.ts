@@ -17,10 +17,13 @@ interface SharedShape {
   users: number;
 }
 
-function sameKeys(a: readonly BrokerKey[], b: readonly BrokerKey[]): boolean {
+/** The same broker keys, in any order (a family's key lists hold a handful of keys). */
+export function sameKeys(a: readonly BrokerKey[], b: readonly BrokerKey[]): boolean {
   return (
     a.length === b.length &&
-    a.every((key, i) => key.exchange === b[i].exchange && key.routingKey === b[i].routingKey)
+    a.every((key) =>
+      b.some((other) => other.exchange === key.exchange && other.routingKey === key.routingKey),
+    )
   );
 }
 
@@ -117,18 +120,6 @@ export class SubscriptionRegistry {
 
   of(session: Session): Subscription[] {
     return [...(this.bySession.get(session)?.values() ?? [])];
-  }
-
-  /**
-   * Calls `visit` with every pattern bucket of `family` that may see an event of `accountId`:
-   * the account's own, then those of superduper admins subscribed to every account (`*`).
-   */
-  forEachBucket(family: string, accountId: string, visit: (bucket: PatternBucket) => void): void {
-    const own = this.byFamilyAccount.get(indexKey(family, accountId));
-    if (own) for (const bucket of own.values()) visit(bucket);
-    if (accountId === ALL_ACCOUNTS) return;
-    const everyAccount = this.byFamilyAccount.get(indexKey(family, ALL_ACCOUNTS));
-    if (everyAccount) for (const bucket of everyAccount.values()) visit(bucket);
   }
 
   /**

@@ -9,7 +9,7 @@ import { FamilyRegistry } from '../families/family.registry';
 import type { Session, Subscription } from '../session';
 import { Clock } from '../clock';
 import { isAccountId } from '../kazoo/account-databases';
-import { ALL_ACCOUNTS, type BindingContext, type BrokerKey } from '../families/event-family';
+import { ALL_ACCOUNTS, type BindingContext } from '../families/event-family';
 import {
   ACCOUNT_AUTHORIZER,
   ACCOUNT_DIRECTORY,
@@ -21,7 +21,7 @@ import {
   type BrokerBindings,
   type TokenIdentity,
 } from './ports';
-import { SubscriptionRegistry } from './subscription.registry';
+import { SubscriptionRegistry, sameKeys } from './subscription.registry';
 
 export interface SubscribeCommand {
   readonly token?: string;
@@ -268,15 +268,6 @@ function checkAccountId(accountId: string): string {
     throw new InvalidAccountError('invalid account id');
   }
   return accountId;
-}
-
-function sameKeys(a: readonly BrokerKey[], b: readonly BrokerKey[]): boolean {
-  const ids = (keys: readonly BrokerKey[]) =>
-    keys
-      .map((k) => `${k.exchange} ${k.routingKey}`)
-      .sort()
-      .join('\n');
-  return ids(a) === ids(b);
 }
 
 function unique(values: string[]): string[] {
