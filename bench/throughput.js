@@ -817,25 +817,36 @@ async function main() {
       );
     }
 
-    if (wanted('fanout')) {
+    /**
+     * Fan-out rounds of the gateway and of a bare server, interleaved: `kind` names the client
+     * groups (`gw-<kind>`, `raw-<kind>`) and their scenarios.
+     */
+    const fanoutAgainst = (rawServer, kind, accountId, phase) => {
       const n = CONFIG.fanoutN;
       const warm = Math.max(1, Math.round(n / 4));
-      await interleave(
+      const raw = `raw-${kind}`;
+      const gw = `gw-${kind}`;
+      return interleave(
         [
           {
-            scenario: scenarios['raw-fanout'],
-            warmUp: () => rawFanoutRound(ctx, rawSio, 'raw-fanout', accounts.fanout, warm),
-            run: () => rawFanoutRound(ctx, rawSio, 'raw-fanout', accounts.fanout, n),
+            scenario: scenarios[raw],
+            warmUp: () => rawFanoutRound(ctx, rawServer, raw, accountId, warm),
+            run: () => rawFanoutRound(ctx, rawServer, raw, accountId, n),
           },
           {
-            scenario: scenarios['gw-fanout'],
-            warmUp: () => gatewayFanoutRound(ctx, 'gw-fanout', accounts.fanout, warm),
-            run: () => gatewayFanoutRound(ctx, 'gw-fanout', accounts.fanout, n),
+            scenario: scenarios[gw],
+            warmUp: () => gatewayFanoutRound(ctx, gw, accountId, warm),
+            run: () => gatewayFanoutRound(ctx, gw, accountId, n),
           },
         ],
         CONFIG.rounds,
-        { phase: 'fanout', entry: gateway },
+        { phase, entry: gateway },
       );
+    };
+
+    if (wanted('fanout')) {
+      const n = CONFIG.fanoutN;
+      await fanoutAgainst(rawSio, 'fanout', accounts.fanout, 'fanout');
 
       S.log(
         `- isolation: ${n} events of another account interleaved with ${n} of the bench account`,
@@ -881,24 +892,7 @@ async function main() {
         count: CONFIG.clients,
         accountId: accounts.ws,
       });
-      const n = CONFIG.fanoutN;
-      const warm = Math.max(1, Math.round(n / 4));
-      await interleave(
-        [
-          {
-            scenario: scenarios['raw-ws-fanout'],
-            warmUp: () => rawFanoutRound(ctx, rawWs, 'raw-ws-fanout', accounts.ws, warm),
-            run: () => rawFanoutRound(ctx, rawWs, 'raw-ws-fanout', accounts.ws, n),
-          },
-          {
-            scenario: scenarios['gw-ws-fanout'],
-            warmUp: () => gatewayFanoutRound(ctx, 'gw-ws-fanout', accounts.ws, warm),
-            run: () => gatewayFanoutRound(ctx, 'gw-ws-fanout', accounts.ws, n),
-          },
-        ],
-        CONFIG.rounds,
-        { phase: 'ws', entry: gateway },
-      );
+      await fanoutAgainst(rawWs, 'ws-fanout', accounts.ws, 'ws');
     }
     const counts = await workers.counts();
     meta.clientCounters = counts;
