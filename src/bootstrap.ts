@@ -25,8 +25,19 @@ const LEVELS: Record<LogLevelName, LogLevel[]> = {
   verbose: ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'],
 };
 
+/**
+ * Nest announces "successfully started" before the port is bound, so a port in use would read
+ * as a start followed by a failure; `main.ts` says where it listens once it does.
+ */
+class GatewayLogger extends ConsoleLogger {
+  override log(message: unknown, ...rest: unknown[]): void {
+    if (message === 'Nest application successfully started') return;
+    super.log(message, ...rest);
+  }
+}
+
 export function createLogger(env: Environment): ConsoleLogger {
-  return new ConsoleLogger('Blackhole', {
+  return new GatewayLogger('Blackhole', {
     logLevels: LEVELS[env.LOG_LEVEL],
     json: env.LOG_FORMAT === 'json',
     colors: env.LOG_FORMAT === 'text' && process.stdout.isTTY === true,

@@ -9,7 +9,11 @@ import { AmqpConnection } from '@golevelup/nestjs-rabbitmq';
 import type { Channel, ChannelModel } from 'amqplib';
 import { Environment } from '../config/environment';
 import { FIRST_RETRY_MS, ReconnectBackoff } from './reconnect-backoff';
-import { messageOf } from './broker-errors';
+import { describeConnectFailure, messageOf } from './broker-errors';
+import { redactCredentials } from '../config/environment';
+
+/** While attempts keep failing for the same cause, it is repeated at warn this often. */
+const REPEAT_WARNING_MS = 30_000;
 
 /** Told when the node's broker connection comes and goes. */
 export interface ConnectionWatcher {
@@ -55,15 +59,20 @@ export class BrokerConnection
   private connection: ChannelModel | undefined;
   private lostReason: string | undefined = 'not connected yet';
   private closing = false;
+  private readonly brokerUrl: string;
+  /** The current run of failed attempts: its cause, size and last warning. */
+  private failures: { cause: string; attempts: number; warnedAt: number } | undefined;
 
   constructor(
     private readonly amqp: AmqpConnection,
     env: Environment,
   ) {
     this.backoff = new ReconnectBackoff(FIRST_RETRY_MS, env.AMQP_RECONNECT_S * 1000);
+    this.brokerUrl = redactCredentials(env.AMQP_URL) ?? '';
   }
 
   onModuleInit(): void {
+    this.logger.log(`connecting to RabbitMQ at ${this.brokerUrl}`);
     const manager = this.amqp.managedConnection;
     manager.on('connect', () => this.onConnect());
     manager.on('disconnect', ({ err }: { err?: Error }) => this.onDisconnect(err));
@@ -116,7 +125,9 @@ export class BrokerConnection
     this.lostReason = undefined;
     this.backoff.reset();
     this.setNextDelay(this.backoff.firstMs);
-    this.logger.log('connected to RabbitMQ');
+    const attempts = this.failures ? ` after ${this.failures.attempts} failed attempts` : '';
+    this.failures = undefined;
+    this.logger.log(`connected to RabbitMQ at ${this.brokerUrl}${attempts}`);
     for (const watcher of [...this.watchers]) watcher.connected();
   }
 
@@ -132,13 +143,33 @@ export class BrokerConnection
     for (const watcher of [...this.watchers]) watcher.disconnected(this.lostReason);
   }
 
+  /**
+   * Says why, once per cause: a broker that stays down for an hour writes a line per
+   * `REPEAT_WARNING_MS`, not one per attempt; the rest go to debug.
+   */
   private onConnectFailed(error: Error | undefined): void {
-    this.lostReason = error ? messageOf(error) : 'connection failed';
+    const cause = error ? describeConnectFailure(error) : 'connection failed';
+    this.lostReason = cause;
     if (this.closing) return;
     const delay = this.backoff.next();
     this.setNextDelay(delay);
+    const now = Date.now();
+    const streak = this.failures;
+    if (streak?.cause === cause) {
+      streak.attempts += 1;
+      if (now - streak.warnedAt < REPEAT_WARNING_MS) {
+        this.logger.debug(`could not connect to RabbitMQ (${cause}); next attempt in ${delay} ms`);
+        return;
+      }
+      streak.warnedAt = now;
+      this.logger.warn(
+        `still cannot connect to RabbitMQ at ${this.brokerUrl} after ${streak.attempts} attempts (${cause}); retrying every ${delay} ms at most`,
+      );
+      return;
+    }
+    this.failures = { cause, attempts: (streak?.attempts ?? 0) + 1, warnedAt: now };
     this.logger.warn(
-      `could not connect to RabbitMQ (${this.lostReason}); next attempt in ${delay} ms`,
+      `could not connect to RabbitMQ at ${this.brokerUrl}: ${cause}; next attempt in ${delay} ms`,
     );
   }
 

@@ -33,3 +33,32 @@ export function isMissingExchange(refusal: BrokerRefusal, exchange: string): boo
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/**
+ * Why a connection attempt failed, in an operator's words: unreachable (and why), refused
+ * login, refused vhost, or the library's own text when it is none of those.
+ */
+export function describeConnectFailure(error: unknown): string {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  const text = typeof message === 'string' ? message : String(error);
+  switch (code) {
+    case 'ECONNREFUSED':
+      return `unreachable: connection refused (${text})`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `unreachable: host name not resolved (${text})`;
+    case 'ETIMEDOUT':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return `unreachable: ${text}`;
+    case 'ECONNRESET':
+      return `connection reset during the handshake (is it an AMQP port? ${text})`;
+  }
+  if (/ACCESS.REFUSED/.test(text)) {
+    return `authentication failed: the broker refused AMQP_URL's user name or password (${text})`;
+  }
+  if (/NOT.ALLOWED|vhost/i.test(text)) {
+    return `refused: the user may not open AMQP_URL's vhost (${text})`;
+  }
+  return text;
+}

@@ -4,18 +4,25 @@ import { RabbitMqLogger } from './rabbitmq.logger';
 describe('RabbitMqLogger', () => {
   afterEach(() => jest.restoreAllMocks());
 
-  it("turns golevelup's misleading handler notice into a debug line and passes the rest on", () => {
+  it("demotes golevelup's misleading notices to debug and passes the rest on", () => {
     const log = jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     const debug = jest.spyOn(Logger.prototype, 'debug').mockImplementation(() => undefined);
     const logger = new RabbitMqLogger();
 
     logger.log(
       'Skipping RabbitMQ Handlers due to configuration. This application instance will not receive messages over RabbitMQ',
     );
-    logger.log('Successfully connected to RabbitMQ broker (x)');
+    // Logged before any connection exists, whether the broker is up or not.
+    logger.log('Successfully connected to RabbitMQ');
+    logger.warn(
+      'Connection Failed: Unable to establish a connection to the broker (x). Check the broker',
+    );
+    logger.log('Successfully connected a RabbitMQ channel "AmqpConnection"');
+    logger.warn('something else');
 
-    expect(debug).toHaveBeenCalledWith('handler registration is left to ExchangeConsumers');
-    expect(log).toHaveBeenCalledTimes(1);
-    expect(log).toHaveBeenCalledWith('Successfully connected to RabbitMQ broker (x)');
+    expect(debug).toHaveBeenCalledTimes(3);
+    expect(log).toHaveBeenCalledWith('Successfully connected a RabbitMQ channel "AmqpConnection"');
+    expect(warn).toHaveBeenCalledWith('something else');
   });
 });
