@@ -1,12 +1,10 @@
-import { KazooPublisher, brokerBindings } from '../support/amqp';
+import { KazooPublisher, amqpUrlVia, brokerAddress, brokerBindings } from '../support/amqp';
 import { EventClient } from '../support/clients';
 import { FakeCrossbar } from '../support/fake-crossbar';
 import { callEvent } from '../support/kazoo-events';
 import { startTestGateway, type TestGateway } from '../support/start-app';
 import { TcpGate } from '../support/tcp-gate';
 import { waitUntil } from '../support/wait';
-
-const BROKER = { host: '127.0.0.1', port: 5672 };
 
 describe('a gateway started while RabbitMQ is unreachable', () => {
   let crossbar: FakeCrossbar;
@@ -17,11 +15,11 @@ describe('a gateway started while RabbitMQ is unreachable', () => {
 
   beforeAll(async () => {
     crossbar = await FakeCrossbar.start();
-    gate = await TcpGate.start(BROKER);
+    gate = await TcpGate.start(brokerAddress());
     publisher = await KazooPublisher.connect();
     gateway = await startTestGateway({
       CROSSBAR_URL: crossbar.url,
-      AMQP_URL: `amqp://guest:guest@127.0.0.1:${gate.port}`,
+      AMQP_URL: amqpUrlVia(gate.port),
     });
   });
 

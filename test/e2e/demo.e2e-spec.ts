@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { connect, type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { EventSimulator } from '../../src/demo/event-simulator';
-import { AMQP_URL } from '../support/amqp';
+import { AMQP_URL, amqpUrlVia, brokerAddress } from '../support/amqp';
 import { EventClient } from '../support/clients';
 import { newAccountId } from '../support/fake-crossbar';
 import { TcpGate } from '../support/tcp-gate';
@@ -229,8 +229,7 @@ describe("the demo's event simulator", () => {
   const seen: string[] = [];
 
   beforeAll(async () => {
-    const { hostname, port } = new URL(AMQP_URL);
-    gate = await TcpGate.start({ host: hostname, port: Number(port || 5672) });
+    gate = await TcpGate.start(brokerAddress());
     // Watches the real broker for this account's calls, whatever the gate does.
     broker = await connect(AMQP_URL);
     const channel = await broker.createChannel();
@@ -264,7 +263,7 @@ describe("the demo's event simulator", () => {
       debug.mock.calls.filter(([message]) => String(message).startsWith('cannot reach')).length;
 
     simulator = new EventSimulator({
-      amqpUrl: `amqp://guest:guest@127.0.0.1:${gate.port}`,
+      amqpUrl: amqpUrlVia(gate.port),
       accounts: [{ id: accountId, name: 'Gated Account', realm: 'gated.sip.example.com' }],
       intervalMs: { min: 5, max: 20 },
       reconnectMs: { min: 20, max: 80 },

@@ -6,6 +6,20 @@ const run = promisify(execFile);
 
 export const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 
+/** Host and port of the broker `AMQP_URL` names, for a `TcpGate` in front of it. */
+export function brokerAddress(url = AMQP_URL): { host: string; port: number } {
+  const { hostname, port, protocol } = new URL(url);
+  return { host: hostname, port: Number(port || (protocol === 'amqps:' ? 5671 : 5672)) };
+}
+
+/** `AMQP_URL` with its user, password and vhost, reached through a local port (a gate). */
+export function amqpUrlVia(port: number, url = AMQP_URL): string {
+  const through = new URL(url);
+  through.hostname = '127.0.0.1';
+  through.port = String(port);
+  return through.toString();
+}
+
 /** Publishes Kazoo-shaped messages the way Kazoo does: JSON bodies on its topic exchanges. */
 export class KazooPublisher {
   private constructor(
