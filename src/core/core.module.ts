@@ -33,6 +33,8 @@ import { SubscriptionService } from './subscriptions/subscription.service';
     MonthlyRollover,
   ],
   exports: [
+    // Re-exported so `/health` can report the Crossbar client's load.
+    AuthModule,
     FamilyRegistry,
     SubscriptionRegistry,
     SubscriptionService,
