@@ -57,12 +57,14 @@ describe('ConcurrencyGate', () => {
     const order: string[] = [];
     const first = deferred();
     const running = gate.run(() => first.promise, never);
-    const waiting = gate.run(async () => {
+    const waiting = gate.run(() => {
       order.push('waiter');
+      return Promise.resolve();
     }, never);
     first.resolve();
-    const newcomer = gate.run(async () => {
+    const newcomer = gate.run(() => {
       order.push('newcomer');
+      return Promise.resolve();
     }, never);
     await Promise.all([running, waiting, newcomer]);
     expect(order).toEqual(['waiter', 'newcomer']);
@@ -75,8 +77,9 @@ describe('ConcurrencyGate', () => {
     const running = gate.run(() => hold.promise, never);
     const impatient = new AbortController();
     let ran = false;
-    const dropped = gate.run(async () => {
+    const dropped = gate.run(() => {
       ran = true;
+      return Promise.resolve();
     }, impatient.signal);
     expect(gate.load.queued).toBe(1);
     impatient.abort(new Error('gave up'));

@@ -89,6 +89,8 @@ export class ConcurrencyGate {
   }
 }
 
-function abortReason(signal: AbortSignal): unknown {
-  return signal.reason ?? new Error('aborted');
+/** The signal's own reason (a `TimeoutError` for `AbortSignal.timeout`), so callers can tell why. */
+function abortReason(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason : new Error('aborted');
 }
