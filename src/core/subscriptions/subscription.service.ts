@@ -211,10 +211,9 @@ export class SubscriptionService {
     // Bindings the session holds already add nothing: subscribing them again is a no-op.
     const keys = keyed.filter(({ binding }) => !held.has(binding.binding)).flatMap((k) => k.keys);
     const max = this.limits.maxBrokerKeysPerAccount;
-    if (
-      this.registry.brokerKeyCount(accountId) + this.registry.unheldBrokerKeys(accountId, keys) >
-      max
-    ) {
+    const unheld = this.registry.unheldBrokerKeys(accountId, keys);
+    // A request adding no key is never refused, even for an account that keys moved past the limit.
+    if (unheld > 0 && this.registry.brokerKeyCount(accountId) + unheld > max) {
       throw new LimitExceededError(
         `broker key limit reached for this account: an account may hold ${max} on this node`,
       );
