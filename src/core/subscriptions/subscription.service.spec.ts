@@ -445,6 +445,28 @@ describe('SubscriptionService', () => {
       expect(registry.brokerKeyCount(ACCOUNT_A)).toBe(0);
     });
 
+    it('never refuses a request that adds no key, even once moved keys took the account past the limit', async () => {
+      const limited = serviceWithLimits(1);
+      await limited.subscribe(session, { token: TOKEN, accountId: ACCOUNT_A, bindings: [CREATE] });
+      // As a monthly rollover could: the subscription now holds two keys.
+      const [held] = registry.of(session);
+      registry.replaceKeys(held, [
+        { exchange: 'callevt', routingKey: CREATE },
+        { exchange: 'callevt', routingKey: HOLD },
+      ]);
+      expect(registry.brokerKeyCount(ACCOUNT_A)).toBe(2);
+      await expect(
+        limited.subscribe(newSession('s2'), {
+          token: TOKEN,
+          accountId: ACCOUNT_A,
+          bindings: [HOLD],
+        }),
+      ).resolves.toEqual([HOLD]);
+      await expect(
+        limited.subscribe(session, { token: TOKEN, accountId: ACCOUNT_A, bindings: [DESTROY] }),
+      ).rejects.toBeInstanceOf(LimitExceededError);
+    });
+
     it('two connections of one account subscribing at once cannot pass the limit together', async () => {
       const limited = serviceWithLimits(2);
       const gate = deferred<void>();
