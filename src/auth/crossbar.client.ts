@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Environment } from '../config/environment';
-import { AuthUnavailableError, TokenInvalidError } from '../core/errors';
+import { AuthUnavailableError, RateLimitedError, TokenInvalidError } from '../core/errors';
+import { ConcurrencyGate, GateFullError, type GateLoad } from './concurrency-gate';
 
 export interface TokenInfo {
   readonly accountId: string;
@@ -32,15 +33,27 @@ export type AccountAccess =
  * The two Crossbar calls Blackhole needs, made with the client's own token. It only speaks
  * HTTP and maps answers to outcomes: 401 is an invalid token, 5xx, timeouts and network
  * failures are temporary.
+ *
+ * At most `CROSSBAR_MAX_CONCURRENT` requests are in flight from the node; up to
+ * `CROSSBAR_MAX_QUEUED` more wait in arrival order, and past that a request is refused with
+ * `rate_limited` without reaching Crossbar. `CROSSBAR_TIMEOUT_MS` bounds a request from the
+ * moment it is asked for, waiting included, so a slow Crossbar cannot pile up old requests.
  */
 @Injectable()
 export class CrossbarClient {
   private readonly baseUrl: string;
   private readonly timeoutMs: number;
+  private readonly gate: ConcurrencyGate;
 
   constructor(env: Environment) {
     this.baseUrl = env.CROSSBAR_URL.replace(/\/+$/, '');
     this.timeoutMs = env.CROSSBAR_TIMEOUT_MS;
+    this.gate = new ConcurrencyGate(env.CROSSBAR_MAX_CONCURRENT, env.CROSSBAR_MAX_QUEUED);
+  }
+
+  /** Requests in flight and waiting now, and requests refused as busy since boot. */
+  get load(): GateLoad {
+    return this.gate.load;
   }
 
   /** `GET /token_auth`: who does this token belong to? */
@@ -79,22 +92,27 @@ export class CrossbarClient {
     path: string,
     token: string,
   ): Promise<{ status: number; body: CrossbarEnvelope | undefined }> {
-    let response: Response;
+    const signal = AbortSignal.timeout(this.timeoutMs);
     try {
-      response = await fetch(`${this.baseUrl}${path}`, {
-        headers: { 'X-Auth-Token': token, Accept: 'application/json' },
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
+      return await this.gate.run(async () => {
+        const response = await fetch(`${this.baseUrl}${path}`, {
+          headers: { 'X-Auth-Token': token, Accept: 'application/json' },
+          signal,
+        });
+        let body: CrossbarEnvelope | undefined;
+        try {
+          body = (await response.json()) as CrossbarEnvelope;
+        } catch {
+          body = undefined;
+        }
+        return { status: response.status, body };
+      }, signal);
     } catch (error) {
+      if (error instanceof GateFullError) {
+        throw new RateLimitedError('authentication service busy; retry later');
+      }
       throw unavailable(describeFetchError(error));
     }
-    let body: CrossbarEnvelope | undefined;
-    try {
-      body = (await response.json()) as CrossbarEnvelope;
-    } catch {
-      body = undefined;
-    }
-    return { status: response.status, body };
   }
 }
 

@@ -10,6 +10,8 @@ const DEFAULTS = {
   AMQP_MAX_MESSAGE_BYTES: 1048576,
   CROSSBAR_URL: 'http://127.0.0.1:8000/v2',
   CROSSBAR_TIMEOUT_MS: 5000,
+  CROSSBAR_MAX_CONCURRENT: 32,
+  CROSSBAR_MAX_QUEUED: 256,
   AUTH_CACHE_TTL_S: 60,
   AUTH_NEGATIVE_TTL_S: 5,
   AUTH_CACHE_MAX: 10000,
@@ -17,6 +19,7 @@ const DEFAULTS = {
   CROSSBAR_LOOKUPS_BURST: 20,
   CROSSBAR_LOOKUPS_PER_MIN: 60,
   MAX_BINDINGS_PER_CONNECTION: 1000,
+  MAX_BROKER_KEYS_PER_ACCOUNT: 1000,
   MAX_OUTBOUND_BYTES: 1048576,
   WS_RATE_BURST: 100,
   WS_RATE_PER_S: 10,
@@ -87,6 +90,9 @@ describe('loadEnvironment', () => {
       ['PRESENCE_REALM_CHECK_S', '1', 1],
       ['MAX_OUTBOUND_BYTES', '65536', 65536],
       ['MAX_OUTBOUND_BYTES', '16384', 16384],
+      ['CROSSBAR_MAX_CONCURRENT', '1', 1],
+      ['CROSSBAR_MAX_QUEUED', '0', 0],
+      ['MAX_BROKER_KEYS_PER_ACCOUNT', '1', 1],
     ];
 
     it.each(valid)('%s=%j -> %d', (name, value, expected) => {
@@ -120,6 +126,10 @@ describe('loadEnvironment', () => {
       ['MAX_OUTBOUND_BYTES', '16383'],
       ['MAX_OUTBOUND_BYTES', '1073741825'],
       ['MAX_OUTBOUND_BYTES', '1MiB'],
+      ['CROSSBAR_MAX_CONCURRENT', '0'],
+      ['CROSSBAR_MAX_CONCURRENT', '10001'],
+      ['CROSSBAR_MAX_QUEUED', '-1'],
+      ['MAX_BROKER_KEYS_PER_ACCOUNT', '0'],
     ];
 
     it.each(invalid)('rejects %s=%j', (name, value) => {

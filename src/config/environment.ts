@@ -104,6 +104,26 @@ export class Environment {
   @Max(60000)
   CROSSBAR_TIMEOUT_MS: number = 5000;
 
+  /**
+   * Crossbar requests the node may have in flight at once, across all connections; more wait
+   * in `CROSSBAR_MAX_QUEUED`, so a flood of unknown tokens cannot swamp Crossbar.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(10_000)
+  CROSSBAR_MAX_CONCURRENT: number = 32;
+
+  /**
+   * Crossbar requests that may wait for a free slot; one arriving with the queue full is refused
+   * with `rate_limited` at once. Waiting counts towards `CROSSBAR_TIMEOUT_MS`.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  CROSSBAR_MAX_QUEUED: number = 256;
+
   @Transform(toInt)
   @IsInt()
   @Min(0)
@@ -149,6 +169,16 @@ export class Environment {
   @Min(1)
   @Max(1_000_000)
   MAX_BINDINGS_PER_CONNECTION: number = 1000;
+
+  /**
+   * Most distinct broker keys (exchange and routing key) the subscriptions of one account may
+   * hold on this node, across its connections: each one is a binding on RabbitMQ.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  MAX_BROKER_KEYS_PER_ACCOUNT: number = 1000;
 
   /**
    * Unsent bytes a connection may have waiting, on every protocol; past it the client is not

@@ -26,6 +26,7 @@ import { SubscriptionService } from './subscriptions/subscription.service';
       inject: [Environment],
       useFactory: (env: Environment): SubscriptionLimits => ({
         maxBindingsPerConnection: env.MAX_BINDINGS_PER_CONNECTION,
+        maxBrokerKeysPerAccount: env.MAX_BROKER_KEYS_PER_ACCOUNT,
       }),
     },
     SubscriptionService,
@@ -33,6 +34,8 @@ import { SubscriptionService } from './subscriptions/subscription.service';
     MonthlyRollover,
   ],
   exports: [
+    // Re-exported so `/health` can report the Crossbar client's load.
+    AuthModule,
     FamilyRegistry,
     SubscriptionRegistry,
     SubscriptionService,

@@ -34,8 +34,11 @@ export interface Subscription {
   /** Prefix of the family that owns the binding. */
   readonly family: string;
   readonly binding: FamilyBinding;
-  /** Broker keys held for this subscription; replaced when month-scoped keys roll over. */
-  brokerKeys: readonly BrokerKey[];
+  /**
+   * Broker keys held for this subscription; replaced when month-scoped keys roll over, only
+   * through `SubscriptionRegistry.replaceKeys`, which keeps the per-account key counts.
+   */
+  readonly brokerKeys: readonly BrokerKey[];
   /** The account-scoped key Kazoo 4.x clients see as `subscription_key`. */
   readonly subscriptionKey: string;
   /** Free-form label and data a client may attach; kept for listings. */

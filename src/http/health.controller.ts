@@ -1,6 +1,7 @@
 import { Controller, Get, HttpStatus, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { AmqpHealth, type AmqpStatus } from '../amqp/amqp-health';
+import { CrossbarClient } from '../auth/crossbar.client';
 import { EventStats } from '../core/events/event-stats';
 import { SubscriptionRegistry } from '../core/subscriptions/subscription.registry';
 
@@ -10,6 +11,8 @@ export interface HealthBody {
   sessions: number;
   subscriptions: number;
   events: Record<string, number>;
+  /** Crossbar requests in flight and waiting for a slot, and requests refused as busy since boot. */
+  crossbar: { in_flight: number; queued: number; refused_busy: number };
 }
 
 /** For load balancers and orchestrators: 200 while consuming from RabbitMQ, 503 otherwise. */
@@ -19,6 +22,7 @@ export class HealthController {
     private readonly amqp: AmqpHealth,
     private readonly registry: SubscriptionRegistry,
     private readonly stats: EventStats,
+    private readonly crossbar: CrossbarClient,
   ) {}
 
   @Get()
@@ -32,6 +36,12 @@ export class HealthController {
       sessions: this.registry.sessionCount,
       subscriptions: this.registry.subscriptionCount,
       events: this.stats.snapshot(),
+      crossbar: crossbarLoad(this.crossbar),
     };
   }
+}
+
+function crossbarLoad(crossbar: CrossbarClient): HealthBody['crossbar'] {
+  const { inFlight, queued, refusedBusy } = crossbar.load;
+  return { in_flight: inFlight, queued, refused_busy: refusedBusy };
 }

@@ -43,5 +43,10 @@ export const ACCOUNT_DIRECTORY = Symbol('ACCOUNT_DIRECTORY');
 export interface SubscriptionLimits {
   /** Most bindings one connection may hold, across accounts. */
   readonly maxBindingsPerConnection: number;
+  /**
+   * Most distinct broker keys the subscriptions of one account (or of `*`) may hold on the node,
+   * across its connections: each is a binding on RabbitMQ.
+   */
+  readonly maxBrokerKeysPerAccount: number;
 }
 export const SUBSCRIPTION_LIMITS = Symbol('SUBSCRIPTION_LIMITS');

@@ -199,6 +199,58 @@ describe('SubscriptionRegistry', () => {
     expect(registry.sessionCount).toBe(1);
   });
 
+  describe('broker keys per account', () => {
+    const key = (routingKey: string): BrokerKey => ({ exchange: 'conference', routingKey });
+    const C1 = key('conference.event.*.a.c1.*');
+    const C2 = key('conference.event.*.a.c2.*');
+    const C3 = key('conference.event.*.a.c3.*');
+
+    it('counts each distinct key once per account, across sessions and subscriptions', () => {
+      registry.add(s1, ACCOUNT_A, 'conference', binding('conference.event.c1'), [C1]);
+      registry.add(s2, ACCOUNT_A, 'conference', binding('conference.event.c1'), [C1]);
+      registry.add(s1, ACCOUNT_A, 'conference', binding('conference.event.c1.leg'), [C1]);
+      registry.add(s1, ACCOUNT_A, 'conference', binding('conference.event.c2'), [C2, C2]);
+      registry.add(s1, ACCOUNT_B, 'conference', binding('conference.event.c3'), [C3]);
+      registry.add(s2, '*', 'conference', binding('conference.event.c3'), [C3]);
+      expect(registry.brokerKeyCount(ACCOUNT_A)).toBe(2);
+      expect(registry.brokerKeyCount(ACCOUNT_B)).toBe(1);
+      expect(registry.brokerKeyCount('*')).toBe(1);
+      expect(registry.unheldBrokerKeys(ACCOUNT_A, [C1, C3, C3])).toBe(1);
+      expect(registry.unheldBrokerKeys(ACCOUNT_B, [C1, C3])).toBe(1);
+    });
+
+    it('frees a key when the last subscription of the account holding it goes', () => {
+      registry.add(s1, ACCOUNT_A, 'conference', binding('conference.event.c1'), [C1]);
+      registry.add(s2, ACCOUNT_A, 'conference', binding('conference.event.c1'), [C1]);
+      registry.add(s2, ACCOUNT_A, 'conference', binding('conference.event.c2'), [C2]);
+      registry.remove(s1, ACCOUNT_A, 'conference.event.c1');
+      expect(registry.brokerKeyCount(ACCOUNT_A)).toBe(2);
+      registry.removeAll(s2);
+      expect(registry.brokerKeyCount(ACCOUNT_A)).toBe(0);
+      expect(registry.unheldBrokerKeys(ACCOUNT_A, [C1])).toBe(1);
+    });
+
+    it('moves the counts with replaced keys (a new month), and ignores a subscription that is gone', () => {
+      const { subscription } = registry.add(
+        s1,
+        ACCOUNT_A,
+        'conference',
+        binding('conference.event.c1'),
+        [C1],
+      );
+      registry.add(s2, ACCOUNT_A, 'conference', binding('conference.event.c1'), [C1]);
+      expect(registry.replaceKeys(subscription, [C2, C3])).toBe(true);
+      expect(subscription.brokerKeys).toEqual([C2, C3]);
+      // s2 still holds C1.
+      expect(registry.brokerKeyCount(ACCOUNT_A)).toBe(3);
+      registry.remove(s1, ACCOUNT_A, 'conference.event.c1');
+      expect(registry.brokerKeyCount(ACCOUNT_A)).toBe(1);
+      expect(registry.replaceKeys(subscription, [C1])).toBe(false);
+      expect(subscription.brokerKeys).toEqual([C2, C3]);
+      expect(registry.brokerKeyCount(ACCOUNT_A)).toBe(1);
+    });
+  });
+
   describe('match', () => {
     const byPattern =
       (key: string) =>

@@ -6,6 +6,7 @@ import { PatternBucket } from './pattern-bucket';
 const subscriptionKey = (accountId: string, binding: string): string =>
   `${accountId}\u0000${binding}`;
 const indexKey = (family: string, accountId: string): string => `${family}\u0000${accountId}`;
+const brokerKeyId = (key: BrokerKey): string => `${key.exchange}\u0000${key.routingKey}`;
 
 interface SharedShape {
   readonly accountId: string;
@@ -40,6 +41,11 @@ export class SubscriptionRegistry {
    * and strings. A thousand dashboards on one account hold one copy, not a thousand.
    */
   private readonly shapes = new Map<string, SharedShape>();
+  /**
+   * Account (or `*`) → each broker key its subscriptions hold → how many of them hold it. Kept
+   * on every change, so the per-account limit costs a lookup per key, not a scan.
+   */
+  private readonly keysByAccount = new Map<string, Map<string, number>>();
   private nextOrder = 0;
 
   /** Adds a subscription; subscribing the same account and binding again is a no-op. */
@@ -85,7 +91,38 @@ export class SubscriptionRegistry {
       buckets.set(binding.pattern, bucket);
     }
     bucket.add(subscription);
+    this.countKeys(accountId, subscription.brokerKeys, +1);
     return { subscription, added: true };
+  }
+
+  /**
+   * Moves a live subscription to other broker keys (a new month, a realm that moved); the caller
+   * binds the new keys first and releases the old ones after. False, changing nothing, when the
+   * subscription is gone.
+   */
+  replaceKeys(subscription: Subscription, keys: readonly BrokerKey[]): boolean {
+    if (!this.contains(subscription)) return false;
+    this.countKeys(subscription.accountId, keys, +1);
+    this.countKeys(subscription.accountId, subscription.brokerKeys, -1);
+    // The one place a subscription's keys change, so the counts above stay right.
+    (subscription as { brokerKeys: readonly BrokerKey[] }).brokerKeys = keys;
+    return true;
+  }
+
+  /** Distinct broker keys the subscriptions of `accountId` (or `*`) hold on this node. */
+  brokerKeyCount(accountId: string): number {
+    return this.keysByAccount.get(accountId)?.size ?? 0;
+  }
+
+  /** How many distinct keys of `keys` the subscriptions of `accountId` do not hold yet. */
+  unheldBrokerKeys(accountId: string, keys: readonly BrokerKey[]): number {
+    const held = this.keysByAccount.get(accountId);
+    const unheld = new Set<string>();
+    for (const key of keys) {
+      const id = brokerKeyId(key);
+      if (!held?.has(id)) unheld.add(id);
+    }
+    return unheld.size;
   }
 
   /** Removes one subscription of the session; returns it, or `undefined` if it held none. */
@@ -186,8 +223,25 @@ export class SubscriptionRegistry {
     if (--shape.users === 0) this.shapes.delete(id);
   }
 
+  /** Each distinct key of one subscription counts once for its account. */
+  private countKeys(accountId: string, keys: readonly BrokerKey[], delta: 1 | -1): void {
+    let counts = this.keysByAccount.get(accountId);
+    if (!counts) {
+      if (delta < 0) return;
+      counts = new Map();
+      this.keysByAccount.set(accountId, counts);
+    }
+    for (const id of new Set(keys.map(brokerKeyId))) {
+      const count = (counts.get(id) ?? 0) + delta;
+      if (count > 0) counts.set(id, count);
+      else counts.delete(id);
+    }
+    if (counts.size === 0) this.keysByAccount.delete(accountId);
+  }
+
   private detach(subscription: Subscription): void {
     this.releaseShape(subscription);
+    this.countKeys(subscription.accountId, subscription.brokerKeys, -1);
     const own = this.bySession.get(subscription.session);
     own?.delete(subscriptionKey(subscription.accountId, subscription.binding.binding));
     if (own?.size === 0) this.bySession.delete(subscription.session);

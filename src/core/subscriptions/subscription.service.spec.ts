@@ -144,10 +144,23 @@ describe('SubscriptionService', () => {
       broker,
       directory,
       new Clock(),
-      { maxBindingsPerConnection: 5 },
+      { maxBindingsPerConnection: 5, maxBrokerKeysPerAccount: 1000 },
     );
     session = newSession('s1');
   });
+
+  /** A service like the suite's, on the same registry and broker, with other limits. */
+  function serviceWithLimits(maxBrokerKeysPerAccount: number): SubscriptionService {
+    const families = new FamilyRegistry({} as DiscoveryService);
+    families.register({ prefix: 'call' }, new CallFamily());
+    const directory: AccountDirectory = {
+      realmOf: () => Promise.reject(new Error('call bindings never need a realm')),
+    };
+    return new SubscriptionService(registry, families, authorizer, broker, directory, new Clock(), {
+      maxBindingsPerConnection: 100,
+      maxBrokerKeysPerAccount,
+    });
+  }
 
   describe('subscribe: validation', () => {
     it.each([
@@ -342,6 +355,136 @@ describe('SubscriptionService', () => {
         }),
       ).toHaveLength(4);
       expect(registry.of(session)).toHaveLength(5);
+    });
+  });
+
+  describe('broker keys per account', () => {
+    const HOLD = 'call.CHANNEL_HOLD.*';
+
+    it('refuses a subscribe that would take the account past its limit, across connections, before any broker work', async () => {
+      const limited = serviceWithLimits(3);
+      const other = newSession('s2');
+      await limited.subscribe(session, {
+        token: TOKEN,
+        accountId: ACCOUNT_A,
+        bindings: [CREATE, DESTROY],
+      });
+      // A key the account holds already costs nothing, whichever connection asks.
+      await limited.subscribe(other, { token: TOKEN, accountId: ACCOUNT_A, bindings: [CREATE] });
+      await limited.subscribe(other, { token: TOKEN, accountId: ACCOUNT_A, bindings: [ANSWER] });
+      expect(registry.brokerKeyCount(ACCOUNT_A)).toBe(3);
+      const acquiredBefore = broker.acquired.length;
+
+      const error = await rejectionOf(
+        limited.subscribe(other, { token: TOKEN, accountId: ACCOUNT_A, bindings: [CREATE, HOLD] }),
+      );
+      expect(error).toBeInstanceOf(LimitExceededError);
+      expect(error).toMatchObject({
+        code: 'limit_exceeded',
+        temporary: false,
+        message: 'broker key limit reached for this account: an account may hold 3 on this node',
+      });
+      // Nothing of the refused request stays, not even its binding the account already held.
+      expect(broker.acquired).toHaveLength(acquiredBefore);
+      expect(limited.bindingsOf(other)).toEqual([CREATE, ANSWER]);
+      expect(registry.brokerKeyCount(ACCOUNT_A)).toBe(3);
+
+      // Another account, and `*`, count on their own.
+      await limited.subscribe(other, { token: TOKEN, accountId: ACCOUNT_B, bindings: [HOLD] });
+      await limited.subscribe(other, { token: TOKEN, accountId: '*', bindings: [HOLD] });
+
+      // Once a key is given up by every connection of the account, there is room again.
+      await limited.unsubscribe(session, {
+        token: TOKEN,
+        accountId: ACCOUNT_A,
+        bindings: [CREATE],
+      });
+      await expect(
+        limited.subscribe(session, { token: TOKEN, accountId: ACCOUNT_A, bindings: [HOLD] }),
+      ).rejects.toBeInstanceOf(LimitExceededError);
+      await limited.unsubscribe(other, { token: TOKEN, accountId: ACCOUNT_A, bindings: [CREATE] });
+      await expect(
+        limited.subscribe(session, { token: TOKEN, accountId: ACCOUNT_A, bindings: [HOLD] }),
+      ).resolves.toEqual([DESTROY, HOLD]);
+    });
+
+    it("counts a request's own keys once, and bindings the connection holds not at all", async () => {
+      const limited = serviceWithLimits(9);
+      // call.*.* is nine keys, CREATE one of them.
+      await expect(
+        limited.subscribe(session, {
+          token: TOKEN,
+          accountId: ACCOUNT_A,
+          bindings: ['call.*.*', CREATE],
+        }),
+      ).resolves.toEqual(['call.*.*', CREATE]);
+      await expect(
+        limited.subscribe(session, { token: TOKEN, accountId: ACCOUNT_A, bindings: ['call.*.*'] }),
+      ).resolves.toEqual(['call.*.*', CREATE]);
+      expect(registry.brokerKeyCount(ACCOUNT_A)).toBe(9);
+    });
+
+    it('gives the keys back when the broker refuses, and when the connection closes', async () => {
+      const limited = serviceWithLimits(2);
+      broker.failWith = new Error('refused');
+      await expect(
+        limited.subscribe(session, {
+          token: TOKEN,
+          accountId: ACCOUNT_A,
+          bindings: [CREATE, HOLD],
+        }),
+      ).rejects.toThrow('refused');
+      expect(registry.brokerKeyCount(ACCOUNT_A)).toBe(0);
+      broker.failWith = undefined;
+      await limited.subscribe(session, {
+        token: TOKEN,
+        accountId: ACCOUNT_A,
+        bindings: [CREATE, HOLD],
+      });
+      limited.disconnect(session);
+      expect(registry.brokerKeyCount(ACCOUNT_A)).toBe(0);
+    });
+
+    it('never refuses a request that adds no key, even once moved keys took the account past the limit', async () => {
+      const limited = serviceWithLimits(1);
+      await limited.subscribe(session, { token: TOKEN, accountId: ACCOUNT_A, bindings: [CREATE] });
+      // As a monthly rollover could: the subscription now holds two keys.
+      const [held] = registry.of(session);
+      registry.replaceKeys(held, [
+        { exchange: 'callevt', routingKey: CREATE },
+        { exchange: 'callevt', routingKey: HOLD },
+      ]);
+      expect(registry.brokerKeyCount(ACCOUNT_A)).toBe(2);
+      await expect(
+        limited.subscribe(newSession('s2'), {
+          token: TOKEN,
+          accountId: ACCOUNT_A,
+          bindings: [HOLD],
+        }),
+      ).resolves.toEqual([HOLD]);
+      await expect(
+        limited.subscribe(session, { token: TOKEN, accountId: ACCOUNT_A, bindings: [DESTROY] }),
+      ).rejects.toBeInstanceOf(LimitExceededError);
+    });
+
+    it('two connections of one account subscribing at once cannot pass the limit together', async () => {
+      const limited = serviceWithLimits(2);
+      const gate = deferred<void>();
+      authorizer.gates.set(ACCOUNT_A, gate.promise);
+      const first = limited.subscribe(session, {
+        token: TOKEN,
+        accountId: ACCOUNT_A,
+        bindings: [CREATE, DESTROY],
+      });
+      const second = limited.subscribe(newSession('s2'), {
+        token: TOKEN,
+        accountId: ACCOUNT_A,
+        bindings: [HOLD],
+      });
+      gate.resolve();
+      const outcomes = await Promise.allSettled([first, second]);
+      expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected']);
+      expect(registry.brokerKeyCount(ACCOUNT_A)).toBe(2);
     });
   });
 

@@ -9,7 +9,12 @@ import { FamilyRegistry } from '../families/family.registry';
 import type { Session, Subscription } from '../session';
 import { Clock } from '../clock';
 import { isAccountId } from '../kazoo/account-databases';
-import { ALL_ACCOUNTS, type BindingContext } from '../families/event-family';
+import {
+  ALL_ACCOUNTS,
+  type BindingContext,
+  type BrokerKey,
+  type FamilyBinding,
+} from '../families/event-family';
 import {
   ACCOUNT_AUTHORIZER,
   ACCOUNT_DIRECTORY,
@@ -102,6 +107,7 @@ export class SubscriptionService {
       }),
     );
     if (this.closed.has(session)) return [];
+    this.checkBrokerKeyLimit(session, accountId, keyed);
 
     const added: Subscription[] = [];
     for (const { prefix, binding, keys, subscriptionKey } of keyed) {
@@ -185,6 +191,35 @@ export class SubscriptionService {
     }
   }
 
+  /**
+   * Each distinct broker key is a binding on RabbitMQ: the subscriptions of one account, across
+   * all its connections, may not hold more than `maxBrokerKeysPerAccount` on the node. Checked
+   * once the keys are known and before any broker work; between this check and the registry
+   * update nothing awaits, so concurrent requests cannot overshoot together.
+   */
+  private checkBrokerKeyLimit(
+    session: Session,
+    accountId: string,
+    keyed: readonly { binding: FamilyBinding; keys: readonly BrokerKey[] }[],
+  ): void {
+    const held = new Set(
+      this.registry
+        .of(session)
+        .filter((s) => s.accountId === accountId)
+        .map((s) => s.binding.binding),
+    );
+    // Bindings the session holds already add nothing: subscribing them again is a no-op.
+    const keys = keyed.filter(({ binding }) => !held.has(binding.binding)).flatMap((k) => k.keys);
+    const max = this.limits.maxBrokerKeysPerAccount;
+    const unheld = this.registry.unheldBrokerKeys(accountId, keys);
+    // A request adding no key is never refused, even for an account that keys moved past the limit.
+    if (unheld > 0 && this.registry.brokerKeyCount(accountId) + unheld > max) {
+      throw new LimitExceededError(
+        `broker key limit reached for this account: an account may hold ${max} on this node`,
+      );
+    }
+  }
+
   /** Forgets a closed session and releases everything it held. */
   disconnect(session: Session): void {
     this.closed.add(session);
@@ -216,7 +251,7 @@ export class SubscriptionService {
           continue;
         }
         const previous = subscription.brokerKeys;
-        subscription.brokerKeys = keys;
+        this.registry.replaceKeys(subscription, keys);
         this.broker.release(previous);
         moved++;
       }

@@ -9,6 +9,7 @@ import {
   InvalidBindingError,
   encodeRoutingWord,
   type BindingContext,
+  type BrokerKey,
   type KazooMessage,
 } from '../../core';
 import { FIXTURE_REALM, presenceFixture } from '../../../test/support/presence-events';
@@ -370,6 +371,11 @@ describe('PresenceFamily', () => {
     const registry = {
       ofFamily: () => subscriptions,
       contains: (s: Subscription) => subscriptions.includes(s),
+      replaceKeys: (s: Subscription, keys: readonly BrokerKey[]) => {
+        if (!subscriptions.includes(s)) return false;
+        (s as { brokerKeys: readonly BrokerKey[] }).brokerKeys = keys;
+        return true;
+      },
     } as unknown as SubscriptionRegistry;
     const broker: BrokerBindings = {
       acquire: (keys) => {

@@ -300,7 +300,7 @@ export class PresenceFamily
         broker.release(keys);
         continue;
       }
-      subscription.brokerKeys = keys;
+      registry.replaceKeys(subscription, keys);
       broker.release(previous);
     }
   }
