@@ -273,7 +273,9 @@ describe('AuthService against a Crossbar stand-in', () => {
 
     it('authorizes the token own account without asking about accounts', async () => {
       const token = crossbar.issueToken(child);
-      await expect(newService().authorize(token, child)).resolves.toMatchObject({ accountId: child });
+      await expect(newService().authorize(token, child)).resolves.toMatchObject({
+        accountId: child,
+      });
       expect(accountHits(child)).toBe(0);
     });
 
@@ -313,7 +315,9 @@ describe('AuthService against a Crossbar stand-in', () => {
       const auth = newService();
       await expect(auth.authorize(adminToken, '*')).resolves.toMatchObject({ accountId: admins });
       // Crossbar lets the system administrators read any account, as cb_simple_authz does.
-      await expect(auth.authorize(adminToken, sibling)).resolves.toMatchObject({ accountId: admins });
+      await expect(auth.authorize(adminToken, sibling)).resolves.toMatchObject({
+        accountId: admins,
+      });
       await auth.authorize(adminToken, '*');
       expect(accountHits(admins)).toBe(1);
 

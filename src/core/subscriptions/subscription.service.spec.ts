@@ -153,7 +153,10 @@ describe('SubscriptionService', () => {
       realmOf: () => Promise.reject(new Error('call bindings never need a realm')),
     };
     clock = new SettableClock('2026-05-01T12:00:00Z');
-    watch = new AuthorizationWatch(authorizer, clock, { intervalMs: 60_000, outageGraceMs: 300_000 });
+    watch = new AuthorizationWatch(authorizer, clock, {
+      intervalMs: 60_000,
+      outageGraceMs: 300_000,
+    });
     service = new SubscriptionService(
       registry,
       families,

@@ -37,7 +37,12 @@ export function authorizationLostEvent(
   bindings: readonly string[],
   error: GatewayError,
 ): AuthorizationLostEvent {
-  return { message: error.message, code: error.code, account_id: accountId, unsubscribed: bindings };
+  return {
+    message: error.message,
+    code: error.code,
+    account_id: accountId,
+    unsubscribed: bindings,
+  };
 }
 
 export interface EventOutcome {
