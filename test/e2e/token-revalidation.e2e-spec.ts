@@ -8,7 +8,7 @@ import { waitUntil } from '../support/wait';
 import type { KazooWsClient } from '../support/ws-client';
 
 type Json = Record<string, unknown>;
-type Protocol = 'socket.io 4' | 'socket.io 0.9' | 'Kazoo 4.x WebSocket';
+type Protocol = 'socket.io 4' | 'socket.io 2' | 'socket.io 0.9' | 'Kazoo 4.x WebSocket';
 interface Who {
   readonly accountId: string;
   readonly token: string;
@@ -93,7 +93,7 @@ function wsWatcher(client: KazooWsClient): Watcher {
   };
 }
 
-describe.each<Protocol>(['socket.io 4', 'socket.io 0.9', 'Kazoo 4.x WebSocket'])(
+describe.each<Protocol>(['socket.io 4', 'socket.io 2', 'socket.io 0.9', 'Kazoo 4.x WebSocket'])(
   'tokens are re-checked on live %s subscriptions',
   (protocol) => {
     let stack: Stack;
@@ -104,6 +104,8 @@ describe.each<Protocol>(['socket.io 4', 'socket.io 0.9', 'Kazoo 4.x WebSocket'])
       switch (protocol) {
         case 'socket.io 4':
           return socketIoWatcher(await stack.connect('v4'));
+        case 'socket.io 2':
+          return socketIoWatcher(await stack.connect('v2'));
         case 'socket.io 0.9': {
           const client = await LegacyClient.connect(stack.gateway.url, 'websocket');
           legacyClients.push(client);
