@@ -658,11 +658,9 @@ describe('SubscriptionService', () => {
     const OTHER_TOKEN = 'token-of-a-renewed';
     const lostBy = (target: Session) => {
       const lost: Array<{ accountId: string; bindings: readonly string[]; code: string }> = [];
-      (target as { authorizationLost?: Session['authorizationLost'] }).authorizationLost = (
-        accountId,
-        bindings,
-        error,
-      ) => lost.push({ accountId, bindings, code: error.code });
+      target.authorizationLost = (accountId, bindings, error) => {
+        lost.push({ accountId, bindings, code: error.code });
+      };
       return lost;
     };
     const later = (ms: number) => clock.set(new Date(clock.now().getTime() + ms).toISOString());
