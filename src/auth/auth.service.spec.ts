@@ -110,7 +110,7 @@ describe('AuthService against a Crossbar stand-in', () => {
 
       clock.advance(CACHE_TTL_S * 1000 - 1);
       await expect(auth.authenticate(token)).resolves.toEqual({ accountId: account });
-      await expect(auth.authorize(token, account)).resolves.toEqual({ accountId: account });
+      await expect(auth.authorize(token, account)).resolves.toMatchObject({ accountId: account });
       expect(tokenAuthHits()).toBe(1);
 
       clock.advance(2);
@@ -273,7 +273,9 @@ describe('AuthService against a Crossbar stand-in', () => {
 
     it('authorizes the token own account without asking about accounts', async () => {
       const token = crossbar.issueToken(child);
-      await expect(newService().authorize(token, child)).resolves.toEqual({ accountId: child });
+      await expect(newService().authorize(token, child)).resolves.toMatchObject({
+        accountId: child,
+      });
       expect(accountHits(child)).toBe(0);
     });
 
@@ -285,7 +287,7 @@ describe('AuthService against a Crossbar stand-in', () => {
       const accounts = { reseller, child, grandchild, sibling };
       const token = crossbar.issueToken(accounts[owner]);
       const auth = newService();
-      await expect(auth.authorize(token, accounts[target])).resolves.toEqual({
+      await expect(auth.authorize(token, accounts[target])).resolves.toMatchObject({
         accountId: accounts[owner],
       });
       // The grant is cached like the identity.
@@ -311,9 +313,11 @@ describe('AuthService against a Crossbar stand-in', () => {
       const admins = crossbar.addAccount(undefined, undefined, { superduperAdmin: true });
       const adminToken = crossbar.issueToken(admins);
       const auth = newService();
-      await expect(auth.authorize(adminToken, '*')).resolves.toEqual({ accountId: admins });
+      await expect(auth.authorize(adminToken, '*')).resolves.toMatchObject({ accountId: admins });
       // Crossbar lets the system administrators read any account, as cb_simple_authz does.
-      await expect(auth.authorize(adminToken, sibling)).resolves.toEqual({ accountId: admins });
+      await expect(auth.authorize(adminToken, sibling)).resolves.toMatchObject({
+        accountId: admins,
+      });
       await auth.authorize(adminToken, '*');
       expect(accountHits(admins)).toBe(1);
 
@@ -391,7 +395,7 @@ describe('AuthService against a Crossbar stand-in', () => {
       crossbar.setFault({ status: 503 });
       await expect(auth.authorize(token, child)).rejects.toBeInstanceOf(AuthUnavailableError);
       crossbar.setFault(undefined);
-      await expect(auth.authorize(token, child)).resolves.toEqual({ accountId: reseller });
+      await expect(auth.authorize(token, child)).resolves.toMatchObject({ accountId: reseller });
       expect(accountHits(child)).toBe(2);
     });
 
@@ -422,6 +426,69 @@ describe('AuthService against a Crossbar stand-in', () => {
       // (plain Node reports "crossbar timed out").
       expectNoToken(error, token);
       expect(tokenAuthHits()).toBe(1);
+    });
+  });
+
+  describe('recheck (live subscriptions)', () => {
+    it('asks Crossbar whatever is cached, and a revoked token is refused to the next subscribe', async () => {
+      const account = crossbar.addAccount();
+      const token = crossbar.issueToken(account, 600);
+      const auth = newService();
+      await auth.authorize(token, account);
+      const identity = await auth.recheck(token, account);
+      expect(identity.accountId).toBe(account);
+      expect(identity.exp).toBeGreaterThan(Date.now() / 1000);
+      expect(tokenAuthHits()).toBe(2);
+      // The token's own account: the token check says it all.
+      expect(accountHits(account)).toBe(0);
+
+      crossbar.revoke(token);
+      const error = await rejectionOf(auth.recheck(token, account));
+      expect(error).toBeInstanceOf(TokenInvalidError);
+      expectNoToken(error, token);
+      // Within AUTH_CACHE_TTL_S of the last positive answer, yet refused: the cache learnt it.
+      await expect(auth.authorize(token, account)).rejects.toBeInstanceOf(TokenInvalidError);
+      expect(tokenAuthHits()).toBe(3);
+    });
+
+    it('refuses an account the token may no longer see', async () => {
+      const reseller = crossbar.addAccount();
+      const child = crossbar.addAccount(undefined, reseller);
+      const token = crossbar.issueToken(reseller);
+      const auth = newService();
+      await expect(auth.recheck(token, child)).resolves.toMatchObject({ accountId: reseller });
+      // The child moves to another reseller.
+      crossbar.addAccount(child, crossbar.addAccount());
+      const error = await rejectionOf(auth.recheck(token, child));
+      expect(error).toBeInstanceOf(AccountForbiddenError);
+      expectNoToken(error, token);
+      await expect(auth.authorize(token, child)).rejects.toBeInstanceOf(AccountForbiddenError);
+      expect(accountHits(child)).toBe(2);
+    });
+
+    it('refuses "*" once the token account is no longer the superduper admins\'', async () => {
+      const admins = crossbar.addAccount(undefined, undefined, { superduperAdmin: true });
+      const token = crossbar.issueToken(admins);
+      const auth = newService();
+      await expect(auth.recheck(token, '*')).resolves.toMatchObject({ accountId: admins });
+      crossbar.addAccount(admins, undefined, { superduperAdmin: false });
+      const error = await rejectionOf(auth.recheck(token, '*'));
+      expect(error).toBeInstanceOf(AccountForbiddenError);
+    });
+
+    it('reports an outage as temporary and caches nothing of it', async () => {
+      const account = crossbar.addAccount();
+      const token = crossbar.issueToken(account);
+      const auth = newService();
+      await auth.authorize(token, account);
+      crossbar.setFault({ status: 503 });
+      const error = await rejectionOf(auth.recheck(token, account));
+      expect(error).toBeInstanceOf(AuthUnavailableError);
+      expect((error as GatewayError).temporary).toBe(true);
+      crossbar.setFault(undefined);
+      // The earlier positive answer still stands.
+      await expect(auth.authorize(token, account)).resolves.toMatchObject({ accountId: account });
+      expect(tokenAuthHits()).toBe(2);
     });
   });
 });

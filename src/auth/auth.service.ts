@@ -60,16 +60,62 @@ export class AuthService implements AccountAuthorizer, AccountDirectory {
 
   async authorize(token: string, accountId: string, requester?: object): Promise<TokenIdentity> {
     const info = await this.tokenInfo(token, requester);
-    if (info.accountId === accountId) return { accountId: info.accountId };
+    const identity = { accountId: info.accountId, exp: info.exp };
+    if (info.accountId === accountId) return identity;
     if (accountId === ALL_ACCOUNTS) {
       // Kazoo 4.3 (bh_authz_subscribe): `*` only for a superduper admin, as Crossbar's document
       // of the token's own account says.
       const own = await this.access(token, info, info.accountId, requester);
       if (!own.superduperAdmin) throw new InvalidAccountError('unauthorized wildcard account id');
-      return { accountId: info.accountId };
+      return identity;
     }
     await this.access(token, info, accountId, requester);
-    return { accountId: info.accountId };
+    return identity;
+  }
+
+  /**
+   * Crossbar's answer now, not the cache's; the answers replace cached ones, so a revoked token
+   * is refused to the next subscribe too. Single flight is the caller's (one re-check per
+   * token and account at a time).
+   */
+  async recheck(token: string, accountId: string): Promise<TokenIdentity> {
+    const tokenKey = tokenDigest(token);
+    let info: TokenInfo;
+    try {
+      const reported = await this.crossbar.tokenInfo(token);
+      info = { ...reported, exp: reported.exp ?? jwtExpiry(token) };
+    } catch (error) {
+      if (error instanceof TokenInvalidError) {
+        this.identities.set(tokenKey, { ok: false }, this.negativeTtlMs);
+      }
+      throw error;
+    }
+    this.identities.set(tokenKey, { ok: true, value: info }, this.positiveTtl(info));
+    if (info.exp !== undefined && info.exp * 1000 <= this.now()) throw new TokenInvalidError();
+    const identity = { accountId: info.accountId, exp: info.exp };
+    // Crossbar's token check names the token's own account: nothing more to ask.
+    if (info.accountId === accountId) return identity;
+    // `*` stays allowed only while the token's own account is the superduper admins'.
+    const target = accountId === ALL_ACCOUNTS ? info.accountId : accountId;
+    let access: AccountAccess;
+    try {
+      access = await this.crossbar.account(token, target);
+    } catch (error) {
+      if (error instanceof TokenInvalidError) {
+        this.identities.set(tokenKey, { ok: false }, this.negativeTtlMs);
+      }
+      throw error;
+    }
+    this.grants.set(
+      `${tokenKey}:${target}`,
+      access,
+      access.allowed ? this.positiveTtl(info) : this.negativeTtlMs,
+    );
+    if (!access.allowed || (accountId === ALL_ACCOUNTS && !access.superduperAdmin)) {
+      this.logger.debug(`token ${secretTag(token)} lost account ${accountId}`);
+      throw new AccountForbiddenError();
+    }
+    return identity;
   }
 
   async realmOf(token: string, accountId: string): Promise<string> {

@@ -47,6 +47,12 @@ export class TtlCache<V> {
     return (entry !== undefined && entry.expiresAt > this.now()) || this.loading.has(key);
   }
 
+  /** Stores an answer obtained outside `get` (a forced re-check), replacing any cached one. */
+  set(key: string, value: V, ttlMs: number): void {
+    this.entries.delete(key);
+    if (ttlMs > 0) this.store(key, value, ttlMs);
+  }
+
   get size(): number {
     return this.entries.size;
   }

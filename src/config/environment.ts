@@ -142,6 +142,26 @@ export class Environment {
   @Max(10_000_000)
   AUTH_CACHE_MAX: number = 10000;
 
+  /**
+   * Seconds between re-checks, with Crossbar, of every live subscription's token and account:
+   * a revoked token or a lost account stops streaming within this interval.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(86400)
+  AUTH_REVALIDATE_S: number = 60;
+
+  /**
+   * How long live subscriptions keep streaming while Crossbar cannot answer their re-checks
+   * (5xx, timeouts, unreachable), counted from the last successful check; then they are dropped.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(86400)
+  AUTH_OUTAGE_GRACE_S: number = 300;
+
   /** Largest frame a client may send, on every protocol; larger ones close the connection. */
   @Transform(toInt)
   @IsInt()

@@ -7,7 +7,13 @@ import { EventStats } from './events/event-stats';
 import { FamilyRegistry } from './families/family.registry';
 import { SubscriptionRegistry } from './subscriptions/subscription.registry';
 import { MonthlyRollover } from './subscriptions/monthly-rollover';
-import { SUBSCRIPTION_LIMITS, type SubscriptionLimits } from './subscriptions/ports';
+import {
+  REVALIDATION_SETTINGS,
+  SUBSCRIPTION_LIMITS,
+  type RevalidationSettings,
+  type SubscriptionLimits,
+} from './subscriptions/ports';
+import { AuthorizationWatch } from './subscriptions/authorization-watch';
 import { SubscriptionService } from './subscriptions/subscription.service';
 
 /**
@@ -29,6 +35,15 @@ import { SubscriptionService } from './subscriptions/subscription.service';
         maxBrokerKeysPerAccount: env.MAX_BROKER_KEYS_PER_ACCOUNT,
       }),
     },
+    {
+      provide: REVALIDATION_SETTINGS,
+      inject: [Environment],
+      useFactory: (env: Environment): RevalidationSettings => ({
+        intervalMs: env.AUTH_REVALIDATE_S * 1000,
+        outageGraceMs: env.AUTH_OUTAGE_GRACE_S * 1000,
+      }),
+    },
+    AuthorizationWatch,
     SubscriptionService,
     EventIngress,
     MonthlyRollover,

@@ -1,3 +1,4 @@
+import type { GatewayError } from './errors';
 import type { BrokerKey, FamilyBinding, KazooMessage } from './families/event-family';
 
 /**
@@ -19,6 +20,13 @@ export interface Session {
    * gives the group every such session whose first match carries the same event.
    */
   readonly group?: SessionGroup;
+  /**
+   * The token behind `bindings` of `accountId` was revoked or expired (`token_invalid`), may no
+   * longer see the account (`account_forbidden`), or could not be checked for too long
+   * (`auth_unavailable`): they are already unsubscribed. The connection stays open; the client
+   * may subscribe again with a valid token.
+   */
+  authorizationLost?(accountId: string, bindings: readonly string[], error: GatewayError): void;
 }
 
 /** Sends one event to many sessions of the same transport at once. */

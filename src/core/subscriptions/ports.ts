@@ -19,6 +19,8 @@ export const BROKER_BINDINGS = Symbol('BROKER_BINDINGS');
 /** The token's identity as Crossbar reports it. */
 export interface TokenIdentity {
   readonly accountId: string;
+  /** Unix seconds at which the token stops being valid (JWT `exp` or Crossbar's), when known. */
+  readonly exp?: number;
 }
 
 /**
@@ -29,6 +31,12 @@ export interface TokenIdentity {
 export interface AccountAuthorizer {
   authenticate(token: string, requester?: object): Promise<TokenIdentity>;
   authorize(token: string, accountId: string, requester?: object): Promise<TokenIdentity>;
+  /**
+   * Asks Crossbar again, whatever is cached, whether the token may still watch the account (`*`:
+   * is still a superduper admin's). Throws `TokenInvalidError` (revoked, expired),
+   * `AccountForbiddenError` (no longer allowed) or a temporary error (Crossbar unavailable).
+   */
+  recheck(token: string, accountId: string): Promise<TokenIdentity>;
 }
 export const ACCOUNT_AUTHORIZER = Symbol('ACCOUNT_AUTHORIZER');
 
@@ -50,3 +58,12 @@ export interface SubscriptionLimits {
   readonly maxBrokerKeysPerAccount: number;
 }
 export const SUBSCRIPTION_LIMITS = Symbol('SUBSCRIPTION_LIMITS');
+
+/** How live subscriptions' authorizations are re-checked, from the environment. */
+export interface RevalidationSettings {
+  /** Time between Crossbar re-checks of one (token, account). */
+  readonly intervalMs: number;
+  /** How long a (token, account) Crossbar cannot answer for keeps streaming after its last good check. */
+  readonly outageGraceMs: number;
+}
+export const REVALIDATION_SETTINGS = Symbol('REVALIDATION_SETTINGS');

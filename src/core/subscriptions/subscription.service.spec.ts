@@ -8,6 +8,7 @@ import {
   InvalidAccountError,
   InvalidBindingError,
   LimitExceededError,
+  TokenInvalidError,
   TokenRequiredError,
 } from '../errors';
 import { Clock } from '../clock';
@@ -15,6 +16,8 @@ import type { BrokerKey } from '../families/event-family';
 import { FamilyRegistry } from '../families/family.registry';
 import type { Session } from '../session';
 import type { AccountAuthorizer, AccountDirectory, BrokerBindings, TokenIdentity } from './ports';
+import { SettableClock } from '../../../test/support/clock';
+import { AuthorizationWatch } from './authorization-watch';
 import { SubscriptionRegistry } from './subscription.registry';
 import { SubscriptionService } from './subscription.service';
 
@@ -42,7 +45,8 @@ function deferred<T>(): Deferred<T> {
 }
 
 type AuthCall =
-  { kind: 'authenticate'; token: string } | { kind: 'authorize'; token: string; accountId: string };
+  | { kind: 'authenticate'; token: string }
+  | { kind: 'authorize' | 'recheck'; token: string; accountId: string };
 
 /**
  * Records every call. Answers at once unless the account has a gate (then it waits for it) or a
@@ -64,6 +68,15 @@ class FakeAuthorizer implements AccountAuthorizer {
     const refusal = this.refusals.get(accountId);
     if (refusal) throw refusal;
     return { accountId: ACCOUNT_A };
+  }
+
+  /** Tokens Crossbar now refuses, as a re-check finds out. */
+  readonly revoked = new Set<string>();
+
+  recheck(token: string, accountId: string): Promise<TokenIdentity> {
+    this.calls.push({ kind: 'recheck', token, accountId });
+    if (this.revoked.has(token)) return Promise.reject(new TokenInvalidError());
+    return Promise.resolve({ accountId: ACCOUNT_A });
   }
 }
 
@@ -126,6 +139,8 @@ describe('SubscriptionService', () => {
   let broker: FakeBroker;
   let service: SubscriptionService;
   let session: Session;
+  let clock: SettableClock;
+  let watch: AuthorizationWatch;
 
   beforeEach(() => {
     registry = new SubscriptionRegistry();
@@ -137,6 +152,11 @@ describe('SubscriptionService', () => {
     const directory: AccountDirectory = {
       realmOf: () => Promise.reject(new Error('call bindings never need a realm')),
     };
+    clock = new SettableClock('2026-05-01T12:00:00Z');
+    watch = new AuthorizationWatch(authorizer, clock, {
+      intervalMs: 60_000,
+      outageGraceMs: 300_000,
+    });
     service = new SubscriptionService(
       registry,
       families,
@@ -145,6 +165,7 @@ describe('SubscriptionService', () => {
       directory,
       new Clock(),
       { maxBindingsPerConnection: 5, maxBrokerKeysPerAccount: 1000 },
+      watch,
     );
     session = newSession('s1');
   });
@@ -156,10 +177,16 @@ describe('SubscriptionService', () => {
     const directory: AccountDirectory = {
       realmOf: () => Promise.reject(new Error('call bindings never need a realm')),
     };
-    return new SubscriptionService(registry, families, authorizer, broker, directory, new Clock(), {
-      maxBindingsPerConnection: 100,
-      maxBrokerKeysPerAccount,
-    });
+    return new SubscriptionService(
+      registry,
+      families,
+      authorizer,
+      broker,
+      directory,
+      new Clock(),
+      { maxBindingsPerConnection: 100, maxBrokerKeysPerAccount },
+      new AuthorizationWatch(authorizer, clock, { intervalMs: 60_000, outageGraceMs: 300_000 }),
+    );
   }
 
   describe('subscribe: validation', () => {
@@ -774,5 +801,77 @@ describe('SubscriptionService', () => {
     expect(registry.subscriptionCount).toBe(0);
     expect(broker.counts.size).toBe(0);
     expect(broker.released).toEqual([]);
+  });
+
+  describe('revocation', () => {
+    const OTHER_TOKEN = 'token-of-a-renewed';
+    const lostBy = (target: Session) => {
+      const lost: Array<{ accountId: string; bindings: readonly string[]; code: string }> = [];
+      target.authorizationLost = (accountId, bindings, error) => {
+        lost.push({ accountId, bindings, code: error.code });
+      };
+      return lost;
+    };
+    const later = (ms: number) => clock.set(new Date(clock.now().getTime() + ms).toISOString());
+
+    it('drops the subscriptions of a revoked token, releases their keys and tells the session', async () => {
+      const lost = lostBy(session);
+      await service.subscribe(session, {
+        token: TOKEN,
+        accountId: ACCOUNT_A,
+        bindings: [CREATE, DESTROY],
+      });
+      authorizer.revoked.add(TOKEN);
+      later(60_000);
+      await watch.sweep();
+
+      expect(service.bindingsOf(session)).toEqual([]);
+      expect(broker.counts.size).toBe(0);
+      expect(lost).toEqual([
+        { accountId: ACCOUNT_A, bindings: [CREATE, DESTROY], code: 'token_invalid' },
+      ]);
+      expect(watch.size).toBe(0);
+    });
+
+    it('keeps a binding subscribed again with a fresh token when the old one is revoked', async () => {
+      const lost = lostBy(session);
+      await service.subscribe(session, { token: TOKEN, accountId: ACCOUNT_A, bindings: [CREATE] });
+      await service.subscribe(session, {
+        token: OTHER_TOKEN,
+        accountId: ACCOUNT_A,
+        bindings: [CREATE, DESTROY],
+      });
+      authorizer.revoked.add(TOKEN);
+      later(60_000);
+      await watch.sweep();
+
+      expect(service.bindingsOf(session)).toEqual([CREATE, DESTROY]);
+      expect(lost).toEqual([]);
+      expect(authorizer.calls.filter((c) => c.kind === 'recheck')).toEqual([
+        { kind: 'recheck', token: OTHER_TOKEN, accountId: ACCOUNT_A },
+      ]);
+    });
+
+    it('stops watching what was unsubscribed or disconnected', async () => {
+      const other = newSession('s2');
+      await service.subscribe(session, { token: TOKEN, accountId: ACCOUNT_A, bindings: [CREATE] });
+      await service.subscribe(other, { token: TOKEN, accountId: ACCOUNT_A, bindings: [CREATE] });
+      expect(watch.size).toBe(1);
+      await service.unsubscribe(session, { token: TOKEN, accountId: ACCOUNT_A });
+      expect(watch.size).toBe(1);
+      service.disconnect(other);
+      expect(watch.size).toBe(0);
+      later(60_000);
+      await watch.sweep();
+      expect(authorizer.calls.filter((c) => c.kind === 'recheck')).toEqual([]);
+    });
+
+    it('watches nothing for a request the broker refused', async () => {
+      broker.failWith = new Error('no consumer for exchange callevt');
+      await rejectionOf(
+        service.subscribe(session, { token: TOKEN, accountId: ACCOUNT_A, bindings: [CREATE] }),
+      );
+      expect(watch.size).toBe(0);
+    });
   });
 });

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import {
+  type GatewayError,
   BadRequestError,
   InvalidAccountError,
   LimitExceededError,
@@ -26,6 +27,7 @@ import {
   type BrokerBindings,
   type TokenIdentity,
 } from './ports';
+import { AuthorizationWatch } from './authorization-watch';
 import { SubscriptionRegistry, sameKeys } from './subscription.registry';
 
 export interface SubscribeCommand {
@@ -66,7 +68,10 @@ export class SubscriptionService {
     @Inject(ACCOUNT_DIRECTORY) private readonly directory: AccountDirectory,
     private readonly clock: Clock,
     @Inject(SUBSCRIPTION_LIMITS) private readonly limits: SubscriptionLimits,
-  ) {}
+    private readonly watch: AuthorizationWatch,
+  ) {
+    watch.onRevoked((subscriptions, error) => this.revoke(subscriptions, error));
+  }
 
   /** Checks a token with Crossbar (for protocols that authenticate a connection once). */
   authenticate(token: string, session?: Session): Promise<TokenIdentity> {
@@ -94,7 +99,7 @@ export class SubscriptionService {
     const parsed = command.bindings.map((binding) => this.families.parse(binding));
     this.checkBindingLimit(session, accountId, command.bindings);
 
-    await this.authorizer.authorize(token, accountId, session);
+    const identity = await this.authorizer.authorize(token, accountId, session);
     const context = this.contextFor(accountId, token);
     const keyed = await Promise.all(
       parsed.map(async ({ entry, parsed: binding }) => {
@@ -110,12 +115,14 @@ export class SubscriptionService {
     this.checkBrokerKeyLimit(session, accountId, keyed);
 
     const added: Subscription[] = [];
+    const requested: Subscription[] = [];
     for (const { prefix, binding, keys, subscriptionKey } of keyed) {
       const result = this.registry.add(session, accountId, prefix, binding, keys, {
         subscriptionKey,
         name: command.name,
         metadata: command.metadata,
       });
+      requested.push(result.subscription);
       if (result.added) added.push(result.subscription);
     }
     const outcomes = await Promise.allSettled(added.map((s) => this.broker.acquire(s.brokerKeys)));
@@ -128,6 +135,8 @@ export class SubscriptionService {
       });
       throw failure.reason;
     }
+    // Held from now on by this token's authorization, also those subscribed before with another.
+    requested.forEach((subscription) => this.watch.track(subscription, token, identity));
     return this.bindingsOf(session);
   }
 
@@ -287,7 +296,33 @@ export class SubscriptionService {
     return result;
   }
 
+  /**
+   * Drops subscriptions whose token was revoked, expired or lost the account, releases their
+   * keys, and tells each session which of its bindings went and why.
+   */
+  private revoke(subscriptions: readonly Subscription[], error: GatewayError): void {
+    const lost = new Map<Session, Map<string, string[]>>();
+    for (const subscription of subscriptions) {
+      const { session, accountId } = subscription;
+      if (!this.registry.contains(subscription)) continue;
+      this.registry.remove(session, accountId, subscription.binding.binding);
+      this.release(subscription);
+      let byAccount = lost.get(session);
+      if (!byAccount) {
+        byAccount = new Map();
+        lost.set(session, byAccount);
+      }
+      byAccount.set(accountId, [...(byAccount.get(accountId) ?? []), subscription.binding.binding]);
+    }
+    for (const [session, byAccount] of lost) {
+      for (const [accountId, bindings] of byAccount) {
+        session.authorizationLost?.(accountId, bindings, error);
+      }
+    }
+  }
+
   private release(subscription: Subscription): void {
+    this.watch.untrack(subscription);
     this.broker.release(subscription.brokerKeys);
   }
 }

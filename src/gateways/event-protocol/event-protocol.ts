@@ -20,6 +20,31 @@ export interface EventFailure {
   readonly payload: { message: string; code: string };
 }
 
+/**
+ * `auth_failure` for subscriptions dropped while live (their token was revoked or expired, or
+ * may no longer see the account): 3.x clients already branch on this event to log in again.
+ */
+export interface AuthorizationLostEvent {
+  readonly message: string;
+  readonly code: string;
+  readonly account_id: string;
+  /** The bindings of `account_id` no longer delivered. */
+  readonly unsubscribed: readonly string[];
+}
+
+export function authorizationLostEvent(
+  accountId: string,
+  bindings: readonly string[],
+  error: GatewayError,
+): AuthorizationLostEvent {
+  return {
+    message: error.message,
+    code: error.code,
+    account_id: accountId,
+    unsubscribed: bindings,
+  };
+}
+
 export interface EventOutcome {
   readonly ack: EventAck;
   readonly failure?: EventFailure;

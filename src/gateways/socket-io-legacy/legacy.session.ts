@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { WebSocket } from 'ws';
+import type { GatewayError } from '../../core/errors';
 import type { EventMatch, Session } from '../../core/session';
+import { authorizationLostEvent } from '../event-protocol/event-protocol';
 import type { LegacyTransport } from './legacy-liveness';
 import {
   SLOW_CONSUMER_CLOSE_CODE,
@@ -55,6 +57,10 @@ export class LegacySession implements Session {
   /** As Kazoo 3.x: a delivery goes out once, under the name of its first match. */
   send([{ event }]: readonly EventMatch[]): void {
     this.write(eventPacket(event.legacyName, event.legacyPayload));
+  }
+
+  authorizationLost(accountId: string, bindings: readonly string[], error: GatewayError): void {
+    this.write(eventPacket('auth_failure', authorizationLostEvent(accountId, bindings, error)));
   }
 
   /** Sends a packet now if a transport is attached, or keeps it for the next poll. */

@@ -1,5 +1,7 @@
 import type { Server, Socket } from 'socket.io';
+import type { GatewayError } from '../../core/errors';
 import type { EventMatch, OutboundEvent, Session, SessionGroup } from '../../core/session';
+import { authorizationLostEvent } from '../event-protocol/event-protocol';
 import {
   SLOW_CONSUMER_ERROR,
   WriteBufferGauge,
@@ -91,6 +93,10 @@ export class SocketIoSession implements Session {
     if (this.slow) return;
     this.socket.emit(event.legacyName, event.legacyPayload);
     this.checkOutbound();
+  }
+
+  authorizationLost(accountId: string, bindings: readonly string[], error: GatewayError): void {
+    this.socket.emit('auth_failure', authorizationLostEvent(accountId, bindings, error));
   }
 
   /**

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
+import type { GatewayError } from '../../core/errors';
 import type { KazooMessage } from '../../core/families/event-family';
 import type { EventMatch, OutboundEvent, Session, Subscription } from '../../core/session';
 import { TokenBucket } from '../../core/limits/token-bucket';
@@ -21,6 +22,23 @@ export interface KazooEventFrame {
   name: string;
   routing_key: string;
   data: KazooMessage;
+}
+
+/**
+ * Sent unasked when live subscriptions lost their authorization. Kazoo 4.x has no such frame:
+ * `action: "error"` is one monster-ui ignores (it reads only `reply` and `event`), and `data`
+ * has the shape of an error reply's, plus what was dropped.
+ */
+export interface AuthorizationLostFrame {
+  action: 'error';
+  status: 'error';
+  data: {
+    errors: string[];
+    code: string;
+    temporary: boolean;
+    account_id: string;
+    unsubscribed: readonly string[];
+  };
 }
 
 /** A plain-WebSocket connection speaking Kazoo 4.x's protocol. */
@@ -48,6 +66,21 @@ export class WsSession implements Session {
     // Bytes, not a string: `ws` would encode a string again for every socket.
     for (const match of matches) this.socket.send(encodeEventFrame(match), { binary: false });
     this.checkOutbound();
+  }
+
+  authorizationLost(accountId: string, bindings: readonly string[], error: GatewayError): void {
+    const frame: AuthorizationLostFrame = {
+      action: 'error',
+      status: 'error',
+      data: {
+        errors: [error.message],
+        code: error.code,
+        temporary: error.temporary,
+        account_id: accountId,
+        unsubscribed: bindings,
+      },
+    };
+    this.write(frame);
   }
 
   write(frame: object): void {
