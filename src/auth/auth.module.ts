@@ -11,6 +11,6 @@ import { CrossbarClient } from './crossbar.client';
     { provide: ACCOUNT_AUTHORIZER, useExisting: AuthService },
     { provide: ACCOUNT_DIRECTORY, useExisting: AuthService },
   ],
-  exports: [AuthService, ACCOUNT_AUTHORIZER, ACCOUNT_DIRECTORY],
+  exports: [AuthService, CrossbarClient, ACCOUNT_AUTHORIZER, ACCOUNT_DIRECTORY],
 })
 export class AuthModule {}

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Environment } from '../config/environment';
 import { AuthUnavailableError, TokenInvalidError } from '../core/errors';
+import { CrossbarStats } from './crossbar-stats';
 
 export interface TokenInfo {
   readonly accountId: string;
@@ -37,6 +38,8 @@ export type AccountAccess =
 export class CrossbarClient {
   private readonly baseUrl: string;
   private readonly timeoutMs: number;
+  /** Requests made, by endpoint and outcome, and how long they took (read by `/metrics`). */
+  readonly stats = new CrossbarStats();
 
   constructor(env: Environment) {
     this.baseUrl = env.CROSSBAR_URL.replace(/\/+$/, '');
@@ -80,14 +83,17 @@ export class CrossbarClient {
     token: string,
   ): Promise<{ status: number; body: CrossbarEnvelope | undefined }> {
     let response: Response;
+    const startedMs = performance.now();
     try {
       response = await fetch(`${this.baseUrl}${path}`, {
         headers: { 'X-Auth-Token': token, Accept: 'application/json' },
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (error) {
+      this.stats.record(path, isTimeout(error) ? 'timeout' : 'unreachable', startedMs);
       throw unavailable(describeFetchError(error));
     }
+    this.stats.record(path, response.status, startedMs);
     let body: CrossbarEnvelope | undefined;
     try {
       body = (await response.json()) as CrossbarEnvelope;
@@ -100,6 +106,10 @@ export class CrossbarClient {
 
 function unavailable(reason: string): AuthUnavailableError {
   return new AuthUnavailableError(reason);
+}
+
+function isTimeout(error: unknown): boolean {
+  return (error as { name?: unknown } | null)?.name === 'TimeoutError';
 }
 
 /** Duck-typed: fetch's errors may come from another realm, where `instanceof Error` fails. */
