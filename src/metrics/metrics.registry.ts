@@ -113,8 +113,8 @@ export class MetricsRegistry {
     new Counter({
       name: 'blackhole_events_dropped_total',
       help:
-        'Events not delivered, by reason (without_account, malformed, oversize, no_subscriber, ' +
-        'send_failed) and family ("unknown" before any family read the message).',
+        'Events not delivered, by reason (malformed, oversize, unread, without_account, ' +
+        'no_subscriber, send_failed) and family ("unknown" when no family read the message).',
       labelNames: ['reason', 'family'],
       registers,
       collect() {

@@ -121,6 +121,7 @@ export class EventIngress {
       });
       if (!matched) this.stats.countDropped('no_subscriber', reader.family);
     }
+    if (read === 0) this.stats.countDropped('unread', UNKNOWN_FAMILY);
     if (read > 0 && withAccount === 0) {
       this.stats.droppedWithoutAccount++;
       this.logger.debug(`dropped ${delivery.exchange}::${delivery.routingKey}: no account id`);

@@ -6,6 +6,8 @@ export type DropReason =
   | 'without_account'
   /** Not a JSON object, or unreadable (bad gzip, bad JSON). */
   | 'malformed'
+  /** No family reads it: an event name it does not know, a database of no account. */
+  | 'unread'
   /** Over `AMQP_MAX_MESSAGE_BYTES`, raw or inflated. */
   | 'oversize'
   /** Read with an account, but no subscription of this node matched it. */
