@@ -90,7 +90,9 @@ describe('MetricsRegistry', () => {
     events.slowConsumerDisconnects = 3;
 
     const { samples, types } = await scrape();
-    expect(sampleValue(samples, 'blackhole_events_received_total', { exchange: 'callevt' })).toBe(2);
+    expect(sampleValue(samples, 'blackhole_events_received_total', { exchange: 'callevt' })).toBe(
+      2,
+    );
     expect(
       sampleValue(samples, 'blackhole_events_received_total', { exchange: 'configuration' }),
     ).toBe(1);

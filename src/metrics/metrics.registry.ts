@@ -150,12 +150,10 @@ export class MetricsRegistry {
       collect() {
         mirror(
           this,
-          crossbar
-            .counts()
-            .map(({ endpoint, outcome, count }) => ({
-              labels: { endpoint, outcome },
-              value: count,
-            })),
+          crossbar.counts().map(({ endpoint, outcome, count }) => ({
+            labels: { endpoint, outcome },
+            value: count,
+          })),
         );
       },
     });
