@@ -8,6 +8,7 @@ import { defaultFeatures } from './features';
 import { GatewaysModule } from './gateways/gateways.module';
 import { HealthController } from './http/health.controller';
 import { WebsocketsController } from './http/websockets.controller';
+import { MetricsModule } from './metrics/metrics.module';
 
 export interface AppOptions {
   /** The validated configuration (see `loadEnvironment`). */
@@ -29,6 +30,7 @@ export class AppModule {
         CoreModule,
         AmqpModule,
         GatewaysModule,
+        MetricsModule,
         ...features,
       ],
       controllers: [HealthController, WebsocketsController],

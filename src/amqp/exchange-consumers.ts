@@ -8,7 +8,7 @@ import type { Channel, ConsumeMessage } from 'amqplib';
 import { Environment } from '../config/environment';
 import { NodeIdentity } from '../config/node-identity';
 import { EventIngress, MalformedEventError } from '../core/events/event-ingress';
-import { EventStats } from '../core/events/event-stats';
+import { EventStats, UNKNOWN_FAMILY } from '../core/events/event-stats';
 import type { ExchangeReader } from '../core/families/event-family';
 import { FamilyRegistrationError, FamilyRegistry } from '../core/families/family.registry';
 import { BrokerConnection } from './broker-connection';
@@ -249,6 +249,7 @@ export class ExchangeConsumers implements OnApplicationBootstrap, BeforeApplicat
     const body = deserializeKazooMessage(message.content, message, this.env.AMQP_MAX_MESSAGE_BYTES);
     if (body instanceof OversizeMessage) {
       this.stats.oversize++;
+      this.stats.countDropped('oversize', UNKNOWN_FAMILY);
       // The body is never logged: it is large, and whoever sent it chose what it says.
       this.logger.warn(
         `dropped oversize message ${message.fields.exchange}::${message.fields.routingKey}: ${body.reason}`,

@@ -53,6 +53,14 @@ export class AuthService implements AccountAuthorizer, AccountDirectory {
     this.grants = new TtlCache(env.AUTH_CACHE_MAX, now);
   }
 
+  /** Lookups of both caches (token checks and account grants) so far, read by `/metrics`. */
+  cacheCounts(): { hits: number; misses: number } {
+    return {
+      hits: this.identities.hits + this.grants.hits,
+      misses: this.identities.misses + this.grants.misses,
+    };
+  }
+
   async authenticate(token: string, requester?: object): Promise<TokenIdentity> {
     const info = await this.tokenInfo(token, requester);
     return { accountId: info.accountId };

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { Environment } from '../config/environment';
 import { AuthUnavailableError, RateLimitedError, TokenInvalidError } from '../core/errors';
 import { ConcurrencyGate, GateFullError, type GateLoad } from './concurrency-gate';
+import { CrossbarStats } from './crossbar-stats';
 
 export interface TokenInfo {
   readonly accountId: string;
@@ -44,6 +45,8 @@ export class CrossbarClient {
   private readonly baseUrl: string;
   private readonly timeoutMs: number;
   private readonly gate: ConcurrencyGate;
+  /** Requests made, by endpoint and outcome, and how long they took (read by `/metrics`). */
+  readonly stats = new CrossbarStats();
 
   constructor(env: Environment) {
     this.baseUrl = env.CROSSBAR_URL.replace(/\/+$/, '');
@@ -95,10 +98,19 @@ export class CrossbarClient {
     const signal = AbortSignal.timeout(this.timeoutMs);
     try {
       return await this.gate.run(async () => {
-        const response = await fetch(`${this.baseUrl}${path}`, {
-          headers: { 'X-Auth-Token': token, Accept: 'application/json' },
-          signal,
-        });
+        // Timed from the moment the request leaves, not from its wait at the gate.
+        const startedMs = performance.now();
+        let response: Response;
+        try {
+          response = await fetch(`${this.baseUrl}${path}`, {
+            headers: { 'X-Auth-Token': token, Accept: 'application/json' },
+            signal,
+          });
+        } catch (error) {
+          this.stats.record(path, isTimeout(error) ? 'timeout' : 'unreachable', startedMs);
+          throw error;
+        }
+        this.stats.record(path, response.status, startedMs);
         let body: CrossbarEnvelope | undefined;
         try {
           body = (await response.json()) as CrossbarEnvelope;
@@ -118,6 +130,10 @@ export class CrossbarClient {
 
 function unavailable(reason: string): AuthUnavailableError {
   return new AuthUnavailableError(reason);
+}
+
+function isTimeout(error: unknown): boolean {
+  return (error as { name?: unknown } | null)?.name === 'TimeoutError';
 }
 
 /** Duck-typed: fetch's errors may come from another realm, where `instanceof Error` fails. */

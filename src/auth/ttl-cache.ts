@@ -13,6 +13,10 @@ interface Entry<V> {
 export class TtlCache<V> {
   private readonly entries = new Map<string, Entry<V>>();
   private readonly loading = new Map<string, Promise<V>>();
+  /** `get`s answered from the cache or from another caller's load. */
+  hits = 0;
+  /** `get`s that had to load. */
+  misses = 0;
 
   constructor(
     private readonly maxEntries: number,
@@ -25,12 +29,17 @@ export class TtlCache<V> {
       // Re-insert so Map order tracks recency and eviction drops the least recently used.
       this.entries.delete(key);
       this.entries.set(key, entry);
+      this.hits++;
       return entry.value;
     }
     if (entry) this.entries.delete(key);
 
     const pending = this.loading.get(key);
-    if (pending) return pending;
+    if (pending) {
+      this.hits++;
+      return pending;
+    }
+    this.misses++;
     const loaded = load()
       .then(({ value, ttlMs }) => {
         if (ttlMs > 0) this.store(key, value, ttlMs);

@@ -32,6 +32,7 @@ const DEFAULTS = {
   LEGACY_POLL_S: 20,
   PRESENCE_REALM_CHECK_S: 300,
   CORS_ORIGINS: '*',
+  METRICS_TOKEN: '',
   LOG_LEVEL: 'info',
   LOG_FORMAT: 'text',
 };
@@ -191,6 +192,22 @@ describe('loadEnvironment', () => {
       expect(error.problems).toHaveLength(1);
       expect(error.problems[0]).toMatch(/^CORS_ORIGINS=.*: CORS_ORIGINS: /);
     });
+  });
+
+  describe('METRICS_TOKEN', () => {
+    it('takes a token of 16 or more printable characters', () => {
+      const token = 'scrape-Token_0123456789';
+      expect(loadEnvironment({ METRICS_TOKEN: token }).METRICS_TOKEN).toBe(token);
+    });
+
+    it.each(['short', 'has a space in it!!', 'tab\tinside-a-long-token'])(
+      'rejects %j without printing it',
+      (value) => {
+        const error = failureOf({ METRICS_TOKEN: value });
+        expect(error.problems).toEqual([expect.stringMatching(/^METRICS_TOKEN="\*\*\*": /)]);
+        expect(error.message).not.toContain(value);
+      },
+    );
   });
 
   it('names every bad variable in one error, one line each', () => {

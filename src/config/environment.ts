@@ -8,6 +8,7 @@ import {
   Max,
   Min,
   ValidateBy,
+  ValidateIf,
   validateSync,
   type ValidationArguments,
 } from 'class-validator';
@@ -277,6 +278,17 @@ export class Environment {
   @IsOriginList()
   CORS_ORIGINS: string = '*';
 
+  /**
+   * When set, `GET /metrics` answers only requests with `Authorization: Bearer <token>`; unset,
+   * it is open (keep it on a private network then).
+   */
+  @ValidateIf((env: Environment) => env.METRICS_TOKEN !== '')
+  @IsString()
+  @Matches(/^[\x21-\x7e]{16,}$/, {
+    message: 'METRICS_TOKEN must be at least 16 printable ASCII characters without spaces',
+  })
+  METRICS_TOKEN: string = '';
+
   @IsIn(LOG_LEVELS)
   LOG_LEVEL: LogLevelName = 'info';
 
@@ -300,6 +312,9 @@ export function redactCredentials(value: string | undefined): string | undefined
   return value?.replace(/^([a-z][a-z0-9+.-]*:\/\/)?.*@/i, '$1***@');
 }
 
+/** Variables whose values never appear in a boot error. */
+const SECRET_VARIABLES: ReadonlySet<string> = new Set(['METRICS_TOKEN']);
+
 /**
  * Reads the variables Blackhole knows from `source`, applies defaults and validates them all at
  * once, so an operator fixes every mistake in one go instead of one boot at a time.
@@ -317,7 +332,10 @@ export function loadEnvironment(source: EnvironmentSource = process.env): Enviro
     throw new InvalidEnvironmentError(
       errors.map((error) => {
         const reasons = Object.values(error.constraints ?? {}).join('; ');
-        return `${error.property}=${JSON.stringify(redactCredentials(present[error.property]))}: ${reasons}`;
+        const shown = SECRET_VARIABLES.has(error.property)
+          ? '***'
+          : redactCredentials(present[error.property]);
+        return `${error.property}=${JSON.stringify(shown)}: ${reasons}`;
       }),
     );
   }

@@ -8,5 +8,6 @@ import { WsGateway } from './ws/ws.gateway';
 /** Client-facing transports. Each translates frames into core calls and nothing more. */
 @Module({
   providers: [EventProtocol, SocketIoGateway, LegacySocketIoServer, WsGateway, TransportRouter],
+  exports: [SocketIoGateway, LegacySocketIoServer, WsGateway],
 })
 export class GatewaysModule {}

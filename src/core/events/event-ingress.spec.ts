@@ -13,7 +13,13 @@ import type {
 } from '../families/event-family';
 import type { EventMatch, OutboundEvent, Session, SessionGroup } from '../session';
 import { SubscriptionRegistry } from '../subscriptions/subscription.registry';
-import { EventIngress, MalformedEventError, UnreadableMessage } from './event-ingress';
+import { Clock } from '../clock';
+import {
+  EventIngress,
+  MalformedEventError,
+  UnreadableMessage,
+  kazooTimestampMs,
+} from './event-ingress';
 import { EventStats } from './event-stats';
 
 const ACCOUNT = '4b8c6fec4b2597882c0390202d195419';
@@ -286,4 +292,107 @@ describe('EventIngress', () => {
     expect(plain.received).toHaveLength(1);
     expect(stats.snapshot()).toMatchObject({ delivered: 3 });
   });
+
+  describe('counters by exchange, family and reason (read by /metrics)', () => {
+    const NOW_MS = Date.parse('2026-11-15T12:00:00Z');
+    /** Kazoo's `Timestamp`: Gregorian seconds. */
+    const gregorian = (unixMs: number): number => unixMs / 1000 + 62167219200;
+
+    class FixedClock extends Clock {
+      override now(): Date {
+        return new Date(NOW_MS);
+      }
+    }
+
+    beforeEach(() => {
+      ingress = new EventIngress(registry, stats, new FixedClock());
+    });
+
+    const drops = (): Record<string, number> =>
+      Object.fromEntries(stats.dropped().map((d) => [`${d.reason}/${d.family}`, d.count]));
+
+    it('counts received per exchange, delivered per family and session, drops per reason and family', async () => {
+      const group = new RecordingGroup();
+      const grouped = [new RecordingSession('a', group), new RecordingSession('b', group)];
+      const plain = new RecordingSession('plain');
+      for (const session of [...grouped, plain]) await subscribe(session, ACCOUNT, 'call.*.*');
+      await subscribe(plain, ACCOUNT, 'fax.object.*');
+
+      ingest(callDelivery('CHANNEL_CREATE'));
+      ingest(faxDocumentDelivery('f1'));
+      // An account nobody here subscribed to.
+      ingest(callDelivery('CHANNEL_ANSWER', OTHER));
+      const { body, delivery } = callDelivery('CHANNEL_CREATE');
+      ingest({ body: { ...body, 'Custom-Channel-Vars': {} }, delivery });
+      expect(() => ingress.ingest(readers.callevt, [1], delivery)).toThrow(MalformedEventError);
+      ingest({ body: { ...body, 'Event-Name': 'CHANNEL_EXECUTE' }, delivery });
+
+      expect(Object.fromEntries(stats.receivedByExchange)).toEqual({
+        callevt: 5,
+        configuration: 1,
+      });
+      expect(Object.fromEntries(stats.deliveredByFamily)).toEqual({ call: 3, fax: 1 });
+      expect(drops()).toEqual({
+        // The fax document is an object event too: nobody here holds object bindings.
+        'no_subscriber/object': 1,
+        'no_subscriber/call': 1,
+        'without_account/call': 1,
+        'malformed/unknown': 1,
+        'unread/unknown': 1,
+      });
+      expect(stats.snapshot()).toMatchObject({ received: 6, delivered: 4 });
+    });
+
+    it('counts what a throwing session did not take as send_failed, not delivered', async () => {
+      const broken: Session = {
+        id: 'broken',
+        send: () => {
+          throw new Error('socket gone');
+        },
+      };
+      await subscribe(broken, ACCOUNT, 'call.*.*');
+      ingest(callDelivery('CHANNEL_CREATE'));
+      expect(drops()).toEqual({ 'send_failed/call': 1 });
+      expect(stats.delivered).toBe(0);
+    });
+
+    it("observes the age of Kazoo's Timestamp once per session reached, and skips events without one", async () => {
+      const group = new RecordingGroup();
+      for (const id of ['a', 'b', 'c']) {
+        await subscribe(new RecordingSession(id, group), ACCOUNT, 'call.*.*');
+      }
+      const { body, delivery } = callDelivery('CHANNEL_CREATE');
+      ingest({ body: { ...body, Timestamp: gregorian(NOW_MS - 2500) }, delivery });
+      // From a node whose clock is ahead: counted as just now.
+      ingest({ body: { ...body, Timestamp: gregorian(NOW_MS + 3000) }, delivery });
+      const { Timestamp: _dropped, ...untimed } = body;
+      ingest({ body: untimed, delivery });
+      ingest({ body: { ...body, Timestamp: '63610891956' }, delivery });
+
+      const latency = stats.deliveryLatency.snapshot();
+      expect(latency.count).toBe(6);
+      expect(latency.sum).toBeCloseTo(3 * 2.5);
+      const le = (bound: number): number => latency.cumulative[latency.bounds.indexOf(bound)];
+      expect(le(0.005)).toBe(3);
+      expect(le(2)).toBe(3);
+      expect(le(5)).toBe(6);
+      expect(stats.delivered).toBe(12);
+    });
+  });
+});
+
+describe('kazooTimestampMs', () => {
+  it('turns Gregorian seconds into Unix milliseconds', () => {
+    // From the 3.22 capture.
+    expect(new Date(kazooTimestampMs({ Timestamp: 63610891956 }) ?? 0).toISOString()).toBe(
+      '2015-10-01T04:12:36.000Z',
+    );
+  });
+
+  it.each([undefined, '63610891956', Number.NaN, 0, 1700000000, null])(
+    'has no time for Timestamp %p',
+    (Timestamp) => {
+      expect(kazooTimestampMs({ Timestamp })).toBeUndefined();
+    },
+  );
 });

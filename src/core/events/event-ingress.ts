@@ -4,8 +4,24 @@ import { kazooEventData } from '../kazoo/normalize';
 import type { EventMatch, OutboundEvent, Session, SessionGroup } from '../session';
 import type { PatternBucket } from '../subscriptions/pattern-bucket';
 import { SubscriptionRegistry } from '../subscriptions/subscription.registry';
+import { Clock } from '../clock';
 import { secretTag } from '../secret-tag';
-import { EventStats } from './event-stats';
+import { EventStats, UNKNOWN_FAMILY } from './event-stats';
+
+/** Seconds between Kazoo's epoch (year 0 of the Gregorian calendar) and Unix's. */
+const GREGORIAN_UNIX_OFFSET_S = 62167219200;
+
+/**
+ * When Kazoo built the message, in Unix milliseconds: its `Timestamp` field, Gregorian seconds
+ * that call events (and some others) carry. `Msg-ID` is not used: a call event's is
+ * FreeSWITCH's timestamp of the channel event, not of the message, and other events' are ids.
+ */
+export function kazooTimestampMs(message: KazooMessage): number | undefined {
+  const timestamp = message.Timestamp;
+  if (typeof timestamp !== 'number' || !Number.isFinite(timestamp)) return undefined;
+  if (timestamp <= GREGORIAN_UNIX_OFFSET_S) return undefined;
+  return (timestamp - GREGORIAN_UNIX_OFFSET_S) * 1000;
+}
 
 /** Raised for a delivery that is not a Kazoo message; the consumer drops it without requeue. */
 export class MalformedEventError extends Error {
@@ -56,12 +72,14 @@ export class EventIngress {
   constructor(
     private readonly registry: SubscriptionRegistry,
     private readonly stats: EventStats,
+    private readonly clock: Clock = new Clock(),
   ) {}
 
   ingest(readers: readonly ExchangeReader[], message: unknown, delivery: Delivery): void {
-    this.stats.received++;
+    this.stats.countReceived(delivery.exchange);
     if (!isKazooMessage(message)) {
       this.stats.malformed++;
+      this.stats.countDropped('malformed', UNKNOWN_FAMILY);
       const reason =
         message instanceof UnreadableMessage ? message.reason : 'the body is not a JSON object';
       throw new MalformedEventError(`${delivery.exchange}::${delivery.routingKey}: ${reason}`);
@@ -76,7 +94,10 @@ export class EventIngress {
       if (!described) continue;
       read++;
       const accountId = described.accountId;
-      if (!accountId) continue;
+      if (!accountId) {
+        this.stats.countDropped('without_account', reader.family);
+        continue;
+      }
       withAccount++;
       let kazooData: KazooMessage | undefined;
       const event: OutboundEvent = {
@@ -92,30 +113,49 @@ export class EventIngress {
       };
       // The key is split once per event; each pattern is matched once for all its subscribers.
       const keyWords = event.key.split('.');
+      let matched = false;
       this.registry.forEachMatch(reader.family, accountId, keyWords, (bucket) => {
+        matched = true;
         if (!first) first = { bucket, event };
         else (more ??= []).push({ bucket, event });
       });
+      if (!matched) this.stats.countDropped('no_subscriber', reader.family);
     }
+    if (read === 0) this.stats.countDropped('unread', UNKNOWN_FAMILY);
     if (read > 0 && withAccount === 0) {
       this.stats.droppedWithoutAccount++;
       this.logger.debug(`dropped ${delivery.exchange}::${delivery.routingKey}: no account id`);
     }
     if (!first) return;
+    const publishedAtMs = kazooTimestampMs(message);
     // The common case: one pattern matched, each of its sessions once.
-    if (!more && first.bucket.oneSubscriptionPerSession) return this.dispatchBucket(first);
-    this.dispatch(this.matchesPerSession([first, ...(more ?? [])]));
+    if (!more && first.bucket.oneSubscriptionPerSession) {
+      return this.dispatchBucket(first, publishedAtMs);
+    }
+    this.dispatch(this.matchesPerSession([first, ...(more ?? [])]), publishedAtMs);
   }
 
   /** Sends one bucket's subscribers the event, with the bucket's cached plan. */
-  private dispatchBucket({ bucket, event }: Hit): void {
+  private dispatchBucket({ bucket, event }: Hit, publishedAtMs: number | undefined): void {
     const { grouped, direct } = bucket.dispatchPlan();
     for (const [group, sessions] of grouped) {
-      this.deliver(() => group.sendToAll(sessions, event), sessions.length, 'a group');
+      this.deliver(
+        () => group.sendToAll(sessions, event),
+        event.family,
+        sessions.length,
+        publishedAtMs,
+        'a group',
+      );
     }
     for (const subscription of direct) {
       const session = subscription.session;
-      this.deliver(() => session.send([{ subscription, event }]), 1, sessionTag(session));
+      this.deliver(
+        () => session.send([{ subscription, event }]),
+        event.family,
+        1,
+        publishedAtMs,
+        sessionTag(session),
+      );
     }
   }
 
@@ -141,13 +181,20 @@ export class EventIngress {
     return matches;
   }
 
-  private dispatch(matches: Map<Session, EventMatch[]>): void {
+  /** A session's matches go out as one delivery, counted under the family of the first. */
+  private dispatch(matches: Map<Session, EventMatch[]>, publishedAtMs: number | undefined): void {
     // Sessions of a broadcasting transport that get the same event, per group.
     let grouped: Map<SessionGroup, Map<OutboundEvent, Session[]>> | undefined;
     for (const [session, list] of matches) {
       const group = session.group;
       if (!group) {
-        this.deliver(() => session.send(list), 1, sessionTag(session));
+        this.deliver(
+          () => session.send(list),
+          list[0].event.family,
+          1,
+          publishedAtMs,
+          sessionTag(session),
+        );
         continue;
       }
       grouped ??= new Map();
@@ -166,20 +213,35 @@ export class EventIngress {
       for (const [event, sessions] of byEvent) {
         this.deliver(
           () => group.sendToAll(sessions, event),
+          event.family,
           sessions.length,
+          publishedAtMs,
           `group of ${sessions.length}`,
         );
       }
     }
   }
 
-  private deliver(send: () => void, count: number, to: string): void {
+  private deliver(
+    send: () => void,
+    family: string,
+    count: number,
+    publishedAtMs: number | undefined,
+    to: string,
+  ): void {
     try {
       send();
-      this.stats.delivered += count;
     } catch (error) {
       // One broken session must not keep the event from the others.
+      this.stats.countDropped('send_failed', family, count);
       this.logger.warn(`${to} failed to take an event: ${String(error)}`);
+      return;
+    }
+    this.stats.countDelivered(family, count);
+    if (publishedAtMs !== undefined) {
+      // Clocks of Kazoo and this node disagree a little; a negative age means "just now".
+      const ageS = Math.max(0, this.clock.now().getTime() - publishedAtMs) / 1000;
+      this.stats.deliveryLatency.observe(ageS, count);
     }
   }
 }

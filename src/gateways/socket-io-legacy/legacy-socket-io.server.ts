@@ -19,6 +19,7 @@ import {
   eventPacket,
   type LegacyPacket,
 } from './legacy-packets';
+import type { TransportLoad } from '../transport-load';
 import { silenceEndsSession } from './legacy-liveness';
 import { LegacySession, type OutboundLimit } from './legacy.session';
 
@@ -87,6 +88,12 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
     clearInterval(this.pinger);
     for (const session of [...this.sessions.values()]) session.close();
     this.websockets.close();
+  }
+
+  load(): TransportLoad {
+    let outboundBytes = 0;
+    for (const session of this.sessions.values()) outboundBytes += session.unsentBytes;
+    return { connections: this.sessions.size, outboundBytes };
   }
 
   /** True for the HTTP requests and upgrades this endpoint answers. */

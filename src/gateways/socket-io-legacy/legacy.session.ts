@@ -49,6 +49,11 @@ export class LegacySession implements Session {
     private readonly limit: OutboundLimit,
   ) {}
 
+  /** Packets waiting for a poll, or what the WebSocket has not sent yet. */
+  get unsentBytes(): number {
+    return this.bufferedBytes + (this.socket?.bufferedAmount ?? 0);
+  }
+
   get transport(): LegacyTransport | undefined {
     if (this.socket) return 'websocket';
     return this.connected ? 'xhr-polling' : undefined;

@@ -9,7 +9,8 @@ import type { Server, Socket } from 'socket.io';
 import { Environment } from '../../config/environment';
 import { EventStats } from '../../core/events/event-stats';
 import { EventProtocol, type EventAck, type EventAction } from '../event-protocol/event-protocol';
-import { SocketIoBroadcast, SocketIoSession } from './socket-io.session';
+import type { TransportLoad } from '../transport-load';
+import { SocketIoBroadcast, SocketIoSession, unsentBytesOf } from './socket-io.session';
 
 interface SessionData {
   session?: SocketIoSession;
@@ -28,6 +29,7 @@ interface SessionData {
 export class SocketIoGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect {
   private readonly logger = new Logger(SocketIoGateway.name);
   private broadcast!: SocketIoBroadcast;
+  private server: Server | undefined;
   /**
    * One listener per action for every socket: socket.io calls it with the socket as `this`.
    * `@SubscribeMessage` would bind a handler, a closure and its context per socket and action,
@@ -49,6 +51,7 @@ export class SocketIoGateway implements OnGatewayInit, OnGatewayConnection, OnGa
   ) {}
 
   afterInit(server: Server): void {
+    this.server = server;
     this.broadcast = new SocketIoBroadcast(server, {
       maxOutboundBytes: this.env.MAX_OUTBOUND_BYTES,
       onSlowConsumer: (session) => {
@@ -58,6 +61,15 @@ export class SocketIoGateway implements OnGatewayInit, OnGatewayConnection, OnGa
         this.protocol.disconnect(session);
       },
     });
+  }
+
+  /** Engine.IO connections of every version, and what waits in their buffers. */
+  load(): TransportLoad {
+    if (!this.server) return { connections: 0, outboundBytes: 0 };
+    let outboundBytes = 0;
+    for (const socket of this.server.of('/').sockets.values())
+      outboundBytes += unsentBytesOf(socket);
+    return { connections: this.server.engine.clientsCount, outboundBytes };
   }
 
   handleConnection(socket: Socket): void {

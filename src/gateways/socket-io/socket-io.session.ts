@@ -5,6 +5,7 @@ import { authorizationLostEvent } from '../event-protocol/event-protocol';
 import {
   SLOW_CONSUMER_ERROR,
   WriteBufferGauge,
+  packetSize,
   terminateUnlessDraining,
   type BufferedPacket,
   type OutboundLimit as SlowConsumerLimit,
@@ -24,6 +25,14 @@ interface EngineConnection {
     readonly socket?: { readonly bufferedAmount: number; terminate(): void };
   };
   close(discard?: boolean): void;
+}
+
+/** Bytes waiting for a socket.io client: engine.io's write buffer plus the `ws` socket's. */
+export function unsentBytesOf(socket: Socket): number {
+  const conn = socket.conn as unknown as EngineConnection;
+  let unsent = conn.transport.socket?.bufferedAmount ?? 0;
+  for (const packet of conn.writeBuffer) unsent += packetSize(packet);
+  return unsent;
 }
 
 /** The slow-consumer cap, as this transport's gateway applies it. */

@@ -14,6 +14,7 @@ import {
 import { EventStats } from '../../core/events/event-stats';
 import { TokenBucket } from '../../core/limits/token-bucket';
 import { SubscriptionService } from '../../core/subscriptions/subscription.service';
+import type { TransportLoad } from '../transport-load';
 import { FrameError, newRequestId, parseKazooRequest, type KazooRequest } from './kazoo-request';
 import { WsSession, type OutboundLimit } from './ws.session';
 
@@ -68,6 +69,12 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown 
   onApplicationBootstrap(): void {
     this.heartbeat = setInterval(() => this.checkHeartbeats(), this.env.WS_PING_INTERVAL_S * 1000);
     this.heartbeat.unref();
+  }
+
+  load(): TransportLoad {
+    let outboundBytes = 0;
+    for (const client of this.server.clients) outboundBytes += client.bufferedAmount;
+    return { connections: this.server.clients.size, outboundBytes };
   }
 
   /** Takes an upgrade `TransportRouter` decided is not socket.io's. */
