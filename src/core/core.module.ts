@@ -9,6 +9,8 @@ import { SubscriptionRegistry } from './subscriptions/subscription.registry';
 import { MonthlyRollover } from './subscriptions/monthly-rollover';
 import { SUBSCRIPTION_LIMITS, type SubscriptionLimits } from './subscriptions/ports';
 import { SubscriptionService } from './subscriptions/subscription.service';
+import { SocketListing } from './tracking/socket-listing';
+import { NodeIdentity } from '../config/node-identity';
 
 /**
  * The transport-free heart: families, subscriptions and the event path. Global so that family
@@ -31,14 +33,22 @@ import { SubscriptionService } from './subscriptions/subscription.service';
     SubscriptionService,
     EventIngress,
     MonthlyRollover,
+    {
+      provide: SocketListing,
+      inject: [SubscriptionRegistry, NodeIdentity],
+      useFactory: (registry: SubscriptionRegistry, node: NodeIdentity) =>
+        new SocketListing(registry, node.publicId),
+    },
   ],
   exports: [
+    AuthModule,
     FamilyRegistry,
     SubscriptionRegistry,
     SubscriptionService,
     EventIngress,
     EventStats,
     MonthlyRollover,
+    SocketListing,
   ],
 })
 export class CoreModule {}

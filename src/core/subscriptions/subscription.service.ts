@@ -89,7 +89,7 @@ export class SubscriptionService {
     const parsed = command.bindings.map((binding) => this.families.parse(binding));
     this.checkBindingLimit(session, accountId, command.bindings);
 
-    await this.authorizer.authorize(token, accountId, session);
+    const identity = await this.authorizer.authorize(token, accountId, session);
     const context = this.contextFor(accountId, token);
     const keyed = await Promise.all(
       parsed.map(async ({ entry, parsed: binding }) => {
@@ -109,6 +109,7 @@ export class SubscriptionService {
         subscriptionKey,
         name: command.name,
         metadata: command.metadata,
+        authAccountId: identity.accountId,
       });
       if (result.added) added.push(result.subscription);
     }

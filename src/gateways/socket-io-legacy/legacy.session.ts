@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { WebSocket } from 'ws';
-import type { EventMatch, Session } from '../../core/session';
+import type { EventMatch, Session, SessionOrigin } from '../../core/session';
 import type { LegacyTransport } from './legacy-liveness';
 import {
   SLOW_CONSUMER_CLOSE_CODE,
@@ -45,6 +45,7 @@ export class LegacySession implements Session {
   constructor(
     private readonly onClose: (session: LegacySession) => void,
     private readonly limit: OutboundLimit,
+    readonly origin?: SessionOrigin,
   ) {}
 
   get transport(): LegacyTransport | undefined {
