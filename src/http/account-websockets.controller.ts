@@ -137,7 +137,12 @@ export class AccountWebsocketsController {
           return [HttpStatus.TOO_MANY_REQUESTS, 'rate_limited'];
         case ErrorCode.AuthUnavailable:
           return [HttpStatus.SERVICE_UNAVAILABLE, 'auth_unavailable'];
-        default:
+        // Authorizing a token raises none of these: answered as an internal failure.
+        case ErrorCode.BadRequest:
+        case ErrorCode.InvalidBinding:
+        case ErrorCode.BrokerRefused:
+        case ErrorCode.LimitExceeded:
+        case ErrorCode.Internal:
           break;
       }
     }

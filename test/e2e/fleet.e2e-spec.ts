@@ -194,8 +194,8 @@ describe('a fleet of two gateway processes on one RabbitMQ', () => {
     for (const socket of sockets) {
       expect(socket).toMatchObject({
         bindings: ['call.CHANNEL_CREATE.*'],
-        websocket_session_id: expect.stringMatching(/^[0-9a-f]{32}$/),
-        timestamp: expect.any(Number),
+        websocket_session_id: expect.stringMatching(/^[0-9a-f]{32}$/) as unknown,
+        timestamp: expect.any(Number) as unknown,
         source: '127.0.0.1',
       });
     }

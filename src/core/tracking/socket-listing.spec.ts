@@ -55,7 +55,7 @@ describe('SocketListing', () => {
     const [socket] = listing.list({ authAccountIds: [ACCOUNT_A] });
 
     expect(socket).toEqual({
-      websocket_session_id: expect.stringMatching(/^[0-9a-f]{32}$/),
+      websocket_session_id: expect.stringMatching(/^[0-9a-f]{32}$/) as unknown,
       bindings: ['call.CHANNEL_CREATE.*', 'call.CHANNEL_ANSWER.*'],
       timestamp: 1_700_000_000 + GREGORIAN_UNIX_OFFSET_S,
       destination: 'node-public-id',

@@ -1,5 +1,11 @@
 import type { Server, Socket } from 'socket.io';
-import type { EventMatch, OutboundEvent, Session, SessionGroup, SessionOrigin } from '../../core/session';
+import type {
+  EventMatch,
+  OutboundEvent,
+  Session,
+  SessionGroup,
+  SessionOrigin,
+} from '../../core/session';
 import {
   SLOW_CONSUMER_ERROR,
   WriteBufferGauge,

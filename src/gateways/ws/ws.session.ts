@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import type { KazooMessage } from '../../core/families/event-family';
-import type { EventMatch, OutboundEvent, Session, SessionOrigin, Subscription } from '../../core/session';
+import type {
+  EventMatch,
+  OutboundEvent,
+  Session,
+  SessionOrigin,
+  Subscription,
+} from '../../core/session';
 import { TokenBucket } from '../../core/limits/token-bucket';
 import {
   SLOW_CONSUMER_CLOSE_CODE,
