@@ -6,6 +6,7 @@ import type { Clock } from './core/clock';
 import { CoreModule } from './core/core.module';
 import { defaultFeatures } from './features';
 import { GatewaysModule } from './gateways/gateways.module';
+import { AccountWebsocketsController } from './http/account-websockets.controller';
 import { HealthController } from './http/health.controller';
 import { WebsocketsController } from './http/websockets.controller';
 import { MetricsModule } from './metrics/metrics.module';
@@ -33,7 +34,7 @@ export class AppModule {
         MetricsModule,
         ...features,
       ],
-      controllers: [HealthController, WebsocketsController],
+      controllers: [HealthController, WebsocketsController, AccountWebsocketsController],
     };
   }
 }

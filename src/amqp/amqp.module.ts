@@ -9,6 +9,7 @@ import { BrokerConnection } from './broker-connection';
 import { ExchangeConsumers } from './exchange-consumers';
 import { QueueBinder } from './queue-binder';
 import { RabbitMqLogger } from './rabbitmq.logger';
+import { WebsocketsTracking } from './websockets-tracking';
 import { FIRST_RETRY_MS } from './reconnect-backoff';
 
 /**
@@ -45,7 +46,8 @@ import { FIRST_RETRY_MS } from './reconnect-backoff';
     { provide: BROKER_BINDINGS, useExisting: QueueBinder },
     ExchangeConsumers,
     AmqpHealth,
+    WebsocketsTracking,
   ],
-  exports: [BROKER_BINDINGS, AmqpHealth, QueueBinder],
+  exports: [BROKER_BINDINGS, AmqpHealth, QueueBinder, WebsocketsTracking],
 })
 export class AmqpModule {}

@@ -93,6 +93,16 @@ export class Environment {
   @Max(64 * 1024 * 1024)
   AMQP_MAX_MESSAGE_BYTES: number = 1024 * 1024;
 
+  /**
+   * How long `GET /v2/accounts/{id}/websockets` collects the fleet's answers to its
+   * `websockets.get` request: nodes are not known in advance, so every listing takes this long.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(50)
+  @Max(30_000)
+  FLEET_LISTING_TIMEOUT_MS: number = 1000;
+
   @IsUrl(
     { protocols: ['http', 'https'], require_tld: false, require_protocol: true },
     { message: 'CROSSBAR_URL must be an http:// or https:// URL' },

@@ -15,6 +15,8 @@ import {
 } from './subscriptions/ports';
 import { AuthorizationWatch } from './subscriptions/authorization-watch';
 import { SubscriptionService } from './subscriptions/subscription.service';
+import { SocketListing } from './tracking/socket-listing';
+import { NodeIdentity } from '../config/node-identity';
 
 /**
  * The transport-free heart: families, subscriptions and the event path. Global so that family
@@ -47,6 +49,12 @@ import { SubscriptionService } from './subscriptions/subscription.service';
     SubscriptionService,
     EventIngress,
     MonthlyRollover,
+    {
+      provide: SocketListing,
+      inject: [SubscriptionRegistry, NodeIdentity],
+      useFactory: (registry: SubscriptionRegistry, node: NodeIdentity) =>
+        new SocketListing(registry, node.publicId),
+    },
   ],
   exports: [
     // Re-exported so `/health` can report the Crossbar client's load.
@@ -57,6 +65,7 @@ import { SubscriptionService } from './subscriptions/subscription.service';
     EventIngress,
     EventStats,
     MonthlyRollover,
+    SocketListing,
   ],
 })
 export class CoreModule {}

@@ -27,6 +27,18 @@ export interface Session {
    * may subscribe again with a valid token.
    */
   authorizationLost?(accountId: string, bindings: readonly string[], error: GatewayError): void;
+  /** Where the connection came from, for socket listings; never holds a token. */
+  readonly origin?: SessionOrigin;
+}
+
+/** What a transport knows of a connection when it opens, for `GET …/websockets` listings. */
+export interface SessionOrigin {
+  /** The client protocol: `socket.io`, `socket.io-0.9` or `kazoo-ws`. */
+  readonly protocol: string;
+  /** The client's address as the node saw it (a proxy's, behind one). */
+  readonly source: string | undefined;
+  /** When the connection opened, in ms since the epoch. */
+  readonly connectedAt: number;
 }
 
 /** Sends one event to many sessions of the same transport at once. */
@@ -52,6 +64,8 @@ export interface Subscription {
   /** Free-form label and data a client may attach; kept for listings. */
   readonly name?: unknown;
   readonly metadata?: unknown;
+  /** The account of the token that made the subscription (Kazoo's `auth_account_id`). */
+  readonly authAccountId?: string;
   /** Rises with every subscription the node records: matches are sent in this order. */
   readonly order: number;
 }

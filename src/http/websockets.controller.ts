@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { Controller, Get, Headers } from '@nestjs/common';
 import { NodeIdentity } from '../config/node-identity';
 import { FamilyRegistry } from '../core/families/family.registry';
+import { requestIdOf } from './crossbar-envelope';
 import { BLACKHOLE_VERSION } from './version';
 
 /** Crossbar's success envelope around the bindings catalog (spec §6.3, fixture 10). */
@@ -32,8 +32,7 @@ export class WebsocketsController {
     return {
       data,
       node: this.node.publicId,
-      request_id:
-        requestId && /^[\w-]{1,64}$/.test(requestId) ? requestId : randomBytes(16).toString('hex'),
+      request_id: requestIdOf(requestId),
       status: 'success',
       timestamp: new Date().toISOString(),
       version: BLACKHOLE_VERSION,

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { connect, type Channel, type ChannelModel } from 'amqplib';
+import { SYSCONF_EXCHANGE, TARGETED_EXCHANGE } from '../../src/amqp/websockets-tracking';
 
 const run = promisify(execFile);
 
@@ -58,6 +59,8 @@ export class KazooPublisher {
   }
 }
 
+const TRACKING_QUEUE_SUFFIXES = [`.${SYSCONF_EXCHANGE}`, `.${TARGETED_EXCHANGE}`];
+
 export interface BrokerBinding {
   readonly source: string;
   readonly queue: string;
@@ -71,7 +74,10 @@ export interface BrokerTarget {
   readonly vhost?: string;
 }
 
-/** Asks RabbitMQ itself which bindings exist on queues whose name starts with `queuePrefix`. */
+/**
+ * Asks RabbitMQ itself which bindings exist on queues whose name starts with `queuePrefix`: the
+ * event bindings subscriptions make, not the fixed ones of the node's socket-tracking queues.
+ */
 export async function brokerBindings(
   queuePrefix: string,
   target: BrokerTarget = {},
@@ -94,6 +100,9 @@ export async function brokerBindings(
   }[];
   return rows
     .filter((row) => row.destination_name.startsWith(queuePrefix) && row.source_name !== '')
+    .filter(
+      (row) => !TRACKING_QUEUE_SUFFIXES.some((suffix) => row.destination_name.endsWith(suffix)),
+    )
     .map((row) => ({
       source: row.source_name,
       queue: row.destination_name,

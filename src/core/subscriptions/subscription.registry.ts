@@ -55,7 +55,9 @@ export class SubscriptionRegistry {
     family: string,
     binding: FamilyBinding,
     brokerKeys: readonly BrokerKey[],
-    extras: Partial<Pick<Subscription, 'subscriptionKey' | 'name' | 'metadata'>> = {},
+    extras: Partial<
+      Pick<Subscription, 'subscriptionKey' | 'name' | 'metadata' | 'authAccountId'>
+    > = {},
   ): { subscription: Subscription; added: boolean } {
     let own = this.bySession.get(session);
     if (!own) {
@@ -76,6 +78,7 @@ export class SubscriptionRegistry {
       subscriptionKey: shape.subscriptionKey,
       name: extras.name,
       metadata: extras.metadata,
+      authAccountId: extras.authAccountId,
       order: this.nextOrder++,
     };
     own.set(shape.key, subscription);
@@ -173,6 +176,11 @@ export class SubscriptionRegistry {
     this.byFamilyAccount.get(indexKey(family, accountId))?.match(key, visit);
     if (accountId === ALL_ACCOUNTS) return;
     this.byFamilyAccount.get(indexKey(family, ALL_ACCOUNTS))?.match(key, visit);
+  }
+
+  /** Every session holding at least one subscription, with its subscriptions. */
+  *sessions(): IterableIterator<[Session, Subscription[]]> {
+    for (const [session, own] of this.bySession) yield [session, [...own.values()]];
   }
 
   get sessionCount(): number {

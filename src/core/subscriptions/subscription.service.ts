@@ -121,6 +121,7 @@ export class SubscriptionService {
         subscriptionKey,
         name: command.name,
         metadata: command.metadata,
+        authAccountId: identity.accountId,
       });
       requested.push(result.subscription);
       if (result.added) added.push(result.subscription);

@@ -108,7 +108,7 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
     this.corsHeaders(request, response);
     if (!this.originAllowed(request)) return this.answer(response, 403, 'origin not allowed');
     if (request.method === 'OPTIONS') return this.answer(response, 204, '');
-    if (transport === undefined) return this.handshake(url, response);
+    if (transport === undefined) return this.handshake(url, request, response);
     if (transport !== 'xhr-polling') return this.answer(response, 200, TRANSPORT_NOT_SUPPORTED);
     const session = sid === undefined ? undefined : this.sessions.get(sid);
     if (!session) return this.answer(response, 200, NOT_HANDSHAKEN);
@@ -155,8 +155,12 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
     });
   }
 
-  private handshake(url: URL, response: ServerResponse): void {
-    const session = new LegacySession((closed) => this.forget(closed), this.outboundLimit);
+  private handshake(url: URL, request: IncomingMessage, response: ServerResponse): void {
+    const session = new LegacySession((closed) => this.forget(closed), this.outboundLimit, {
+      protocol: 'socket.io-0.9',
+      source: request.socket.remoteAddress,
+      connectedAt: Date.now(),
+    });
     this.sessions.set(session.id, session);
     const body = `${session.id}:${this.env.LEGACY_TIMEOUT_S}:${this.env.LEGACY_CLOSE_TIMEOUT_S}:${TRANSPORTS}`;
     const jsonp = url.searchParams.get('jsonp');

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { WebSocket } from 'ws';
 import type { GatewayError } from '../../core/errors';
-import type { EventMatch, Session } from '../../core/session';
+import type { EventMatch, Session, SessionOrigin } from '../../core/session';
 import { authorizationLostEvent } from '../event-protocol/event-protocol';
 import type { LegacyTransport } from './legacy-liveness';
 import {
@@ -47,6 +47,7 @@ export class LegacySession implements Session {
   constructor(
     private readonly onClose: (session: LegacySession) => void,
     private readonly limit: OutboundLimit,
+    readonly origin?: SessionOrigin,
   ) {}
 
   /** Packets waiting for a poll, or what the WebSocket has not sent yet. */

@@ -1,6 +1,12 @@
 import type { Server, Socket } from 'socket.io';
 import type { GatewayError } from '../../core/errors';
-import type { EventMatch, OutboundEvent, Session, SessionGroup } from '../../core/session';
+import type {
+  EventMatch,
+  OutboundEvent,
+  Session,
+  SessionGroup,
+  SessionOrigin,
+} from '../../core/session';
 import { authorizationLostEvent } from '../event-protocol/event-protocol';
 import {
   SLOW_CONSUMER_ERROR,
@@ -91,6 +97,14 @@ export class SocketIoSession implements Session {
   /** socket.io's own id: random and unguessable, and the name of the socket's own room. */
   get id(): string {
     return this.socket.id;
+  }
+
+  get origin(): SessionOrigin {
+    return {
+      protocol: 'socket.io',
+      source: this.socket.handshake.address,
+      connectedAt: this.socket.handshake.issued,
+    };
   }
 
   /** Every socket is in a room named after its id. */

@@ -85,7 +85,7 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown 
       socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
       return;
     }
-    this.server.handleUpgrade(request, socket, head, (ws) => this.accept(ws));
+    this.server.handleUpgrade(request, socket, head, (ws) => this.accept(ws, request));
   }
 
   onApplicationShutdown(): void {
@@ -94,11 +94,12 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown 
     this.server.close();
   }
 
-  private accept(socket: WebSocket): void {
+  private accept(socket: WebSocket, request: IncomingMessage): void {
     const session = new WsSession(
       socket,
       new TokenBucket(this.env.WS_RATE_BURST, this.env.WS_RATE_PER_S),
       this.outboundLimit,
+      { protocol: 'kazoo-ws', source: request.socket.remoteAddress, connectedAt: Date.now() },
     );
     this.sessions.set(socket, session);
     socket.on('message', (data: RawData, isBinary: boolean) => {

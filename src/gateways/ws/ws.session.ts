@@ -2,7 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import type { GatewayError } from '../../core/errors';
 import type { KazooMessage } from '../../core/families/event-family';
-import type { EventMatch, OutboundEvent, Session, Subscription } from '../../core/session';
+import type {
+  EventMatch,
+  OutboundEvent,
+  Session,
+  SessionOrigin,
+  Subscription,
+} from '../../core/session';
 import { TokenBucket } from '../../core/limits/token-bucket';
 import {
   SLOW_CONSUMER_CLOSE_CODE,
@@ -55,6 +61,7 @@ export class WsSession implements Session {
     private readonly socket: WebSocket,
     readonly requests: TokenBucket,
     private readonly limit: OutboundLimit,
+    readonly origin?: SessionOrigin,
   ) {}
 
   /**

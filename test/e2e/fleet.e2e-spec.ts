@@ -1,0 +1,321 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { copyFile, rm } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { connect, type ChannelModel } from 'amqplib';
+import { AMQP_URL, KazooPublisher } from '../support/amqp';
+import { EventClient } from '../support/clients';
+import { FakeCrossbar } from '../support/fake-crossbar';
+import { callEvent } from '../support/kazoo-events';
+import { waitUntil } from '../support/wait';
+import { KazooWsClient } from '../support/ws-client';
+
+jest.setTimeout(120_000);
+
+const ROOT = join(__dirname, '..', '..');
+/**
+ * A build of its own, so the suite never races another one over `dist/`; beside it a copy of
+ * `package.json`, where the build reads its version as `dist/` does.
+ */
+const BUILD_ROOT = join(ROOT, 'test-output', `fleet-${process.pid}`);
+const BUILD = join(BUILD_ROOT, 'dist');
+const LISTING_WINDOW_MS = 600;
+
+type Json = Record<string, unknown>;
+
+/** One gateway process, started from the build as an operator starts it. */
+class GatewayProcess {
+  private exit: Promise<number | null>;
+  private output = '';
+
+  private constructor(
+    readonly url: string,
+    private readonly child: ChildProcess,
+  ) {
+    child.stdout?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+    this.exit = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  }
+
+  static async start(crossbarUrl: string): Promise<GatewayProcess> {
+    const port = await freePort();
+    const child = spawn(process.execPath, [join(BUILD, 'main.js')], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        AMQP_URL,
+        CROSSBAR_URL: crossbarUrl,
+        FLEET_LISTING_TIMEOUT_MS: String(LISTING_WINDOW_MS),
+        LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+      },
+    });
+    const gateway = new GatewayProcess(`http://127.0.0.1:${port}`, child);
+    await waitUntil(
+      `the gateway on ${port} to consume`,
+      async () => ((await fetch(`${gateway.url}/health`)).status === 200 ? true : undefined),
+      30_000,
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}\n${gateway.output}`);
+    });
+    return gateway;
+  }
+
+  get(path: string, token?: string): Promise<{ status: number; body: Json }> {
+    return fetch(`${this.url}${path}`, {
+      headers: token === undefined ? {} : { 'X-Auth-Token': token },
+    }).then(async (response) => ({
+      status: response.status,
+      body: (await response.json()) as Json,
+    }));
+  }
+
+  /** SIGTERM, then SIGKILL if it has not exited in time (shutdown may drain slowly). */
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 30_000);
+    await this.exit;
+    clearTimeout(timer);
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+const sessionIdsOf = (body: Json): string[] =>
+  (body.data as Json[]).map((socket) => socket.websocket_session_id as string).sort();
+
+describe('a fleet of two gateway processes on one RabbitMQ', () => {
+  let crossbar: FakeCrossbar;
+  let publisher: KazooPublisher;
+  let broker: ChannelModel;
+  let first: GatewayProcess;
+  let second: GatewayProcess;
+  const clients: { close(): void }[] = [];
+
+  let accountA: string;
+  let tokenA: string;
+  let accountB: string;
+  let tokenB: string;
+  let onFirst: EventClient;
+  let onSecond: KazooWsClient;
+  let otherAccount: EventClient;
+
+  beforeAll(async () => {
+    await promisify(execFile)(
+      process.execPath,
+      [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'].concat([
+        '--outDir',
+        BUILD,
+        '--incremental',
+        'false',
+      ]),
+      { cwd: ROOT },
+    );
+    await copyFile(join(ROOT, 'package.json'), join(BUILD_ROOT, 'package.json'));
+    crossbar = await FakeCrossbar.start();
+    publisher = await KazooPublisher.connect();
+    broker = await connect(AMQP_URL);
+    [first, second] = await Promise.all([
+      GatewayProcess.start(crossbar.url),
+      GatewayProcess.start(crossbar.url),
+    ]);
+
+    accountA = crossbar.addAccount();
+    tokenA = crossbar.issueToken(accountA);
+    accountB = crossbar.addAccount();
+    tokenB = crossbar.issueToken(accountB);
+
+    onFirst = await EventClient.connect('v4', first.url);
+    onSecond = await KazooWsClient.connect(second.url, '/');
+    otherAccount = await EventClient.connect('v4', second.url);
+    clients.push(onFirst, onSecond, otherAccount);
+    expect((await onFirst.subscribe(tokenA, accountA, 'call.CHANNEL_CREATE.*')).status).toBe(
+      'success',
+    );
+    expect((await onSecond.subscribe(tokenA, accountA, 'call.CHANNEL_CREATE.*')).status).toBe(
+      'success',
+    );
+    expect((await otherAccount.subscribe(tokenB, accountB, 'call.CHANNEL_CREATE.*')).status).toBe(
+      'success',
+    );
+  });
+
+  afterAll(async () => {
+    clients.forEach((client) => client.close());
+    await Promise.all([first?.stop(), second?.stop()]);
+    await publisher?.close();
+    await broker?.close().catch(() => undefined);
+    await crossbar?.stop();
+    await rm(BUILD_ROOT, { recursive: true, force: true });
+  });
+
+  it("delivers an account's events to its clients on both nodes, and never to another account's", async () => {
+    const call = callEvent('CHANNEL_CREATE', accountA, 'fleet-call-a');
+    await publisher.publish('callevt', call.routingKey, call.body);
+    await onFirst.waitFor('CHANNEL_CREATE', (p) => (p as Json)['Call-ID'] === 'fleet-call-a');
+    await onSecond.waitForEvent((f) => f.data?.call_id === 'fleet-call-a');
+
+    const marker = callEvent('CHANNEL_CREATE', accountB, 'fleet-marker-b');
+    await publisher.publish('callevt', marker.routingKey, marker.body);
+    await otherAccount.waitFor(
+      'CHANNEL_CREATE',
+      (p) => (p as Json)['Call-ID'] === 'fleet-marker-b',
+    );
+    expect(otherAccount.named('CHANNEL_CREATE')).toEqual([
+      expect.objectContaining({ 'Call-ID': 'fleet-marker-b' }),
+    ]);
+  });
+
+  it("lists the account's sockets of both nodes from either node, without tokens or host names", async () => {
+    const fromFirst = await first.get(`/v2/accounts/${accountA}/websockets`, tokenA);
+    const fromSecond = await second.get(`/v2/accounts/${accountA}/websockets`, tokenA);
+
+    expect(fromFirst.status).toBe(200);
+    expect(fromFirst.body).toMatchObject({ status: 'success', auth_token: '' });
+    const sockets = fromFirst.body.data as Json[];
+    expect(sockets).toHaveLength(2);
+    expect(new Set(sockets.map((socket) => socket.destination)).size).toBe(2);
+    expect(sockets.map((socket) => socket.protocol).sort()).toEqual(['kazoo-ws', 'socket.io']);
+    for (const socket of sockets) {
+      expect(socket).toMatchObject({
+        bindings: ['call.CHANNEL_CREATE.*'],
+        websocket_session_id: expect.stringMatching(/^[0-9a-f]{32}$/) as unknown,
+        timestamp: expect.any(Number) as unknown,
+        source: '127.0.0.1',
+      });
+    }
+    expect(sessionIdsOf(fromSecond.body)).toEqual(sessionIdsOf(fromFirst.body));
+    const text = JSON.stringify([fromFirst.body, fromSecond.body]);
+    for (const secret of [tokenA, tokenB, hostname(), accountB]) expect(text).not.toContain(secret);
+
+    const [socketId] = sessionIdsOf(fromFirst.body);
+    const one = await second.get(`/v2/accounts/${accountA}/websockets/${socketId}`, tokenA);
+    expect(one.status).toBe(200);
+    expect(one.body.data).toMatchObject({ websocket_session_id: socketId });
+  });
+
+  it("keeps each account to its own sockets: 401 without a token, 403 on another's account, 404 for another's socket", async () => {
+    const listing = await first.get(`/v2/accounts/${accountA}/websockets`, tokenA);
+    const [socketOfA] = sessionIdsOf(listing.body);
+
+    expect((await first.get(`/v2/accounts/${accountA}/websockets`)).status).toBe(401);
+    expect((await first.get(`/v2/accounts/${accountA}/websockets`, 'not-a-token')).status).toBe(
+      401,
+    );
+    const forbidden = await first.get(`/v2/accounts/${accountA}/websockets`, tokenB);
+    expect(forbidden.status).toBe(403);
+    expect(forbidden.body).toMatchObject({ status: 'error', error: '403' });
+    expect(
+      (await first.get(`/v2/accounts/${accountA}/websockets/${socketOfA}`, tokenB)).status,
+    ).toBe(403);
+    const foreign = await first.get(`/v2/accounts/${accountB}/websockets/${socketOfA}`, tokenB);
+    expect(foreign.status).toBe(404);
+    expect(foreign.body).toMatchObject({ status: 'error', error: '404' });
+    const unknown = await first.get(
+      `/v2/accounts/${accountA}/websockets/${'f'.repeat(32)}`,
+      tokenA,
+    );
+    expect(unknown.status).toBe(404);
+
+    const ownOfB = await second.get(`/v2/accounts/${accountB}/websockets`, tokenB);
+    expect(ownOfB.body.data).toHaveLength(1);
+    expect(sessionIdsOf(ownOfB.body)).not.toContain(socketOfA);
+  });
+
+  it("answers Kazoo's Crossbar: a websockets.get on sysconf gets one get_resp from each node", async () => {
+    const channel = await broker.createChannel();
+    const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true });
+    await channel.assertExchange('targeted', 'direct', { durable: false, autoDelete: false });
+    await channel.bindQueue(queue, 'targeted', queue);
+    const replies: Json[] = [];
+    await channel.consume(
+      queue,
+      (message) => message && replies.push(JSON.parse(message.content.toString()) as Json),
+      {
+        noAck: true,
+      },
+    );
+    const msgId = randomBytes(8).toString('hex');
+    // As cb_websockets:websockets_req/2 with kapi_websockets:publish_get_req/1.
+    const request = {
+      'Event-Category': 'websockets',
+      'Event-Name': 'get_req',
+      'Msg-ID': msgId,
+      'Server-ID': queue,
+      'Account-ID': accountA,
+      'Auth-Account-ID': accountA,
+      'App-Name': 'crossbar',
+      'App-Version': '4.3.0',
+      Node: 'crossbar@kazoo',
+    };
+    channel.publish('sysconf', 'websockets.get', Buffer.from(JSON.stringify(request)), {
+      contentType: 'application/json',
+    });
+    await waitUntil('a get_resp from both nodes', () => (replies.length >= 2 ? true : undefined));
+    // Every node has answered; any third answer would come within the same window.
+    await new Promise((resolve) => setTimeout(resolve, LISTING_WINDOW_MS));
+    await channel.close();
+
+    expect(replies).toHaveLength(2);
+    for (const reply of replies) {
+      expect(reply).toMatchObject({
+        'Event-Category': 'websockets',
+        'Event-Name': 'get_resp',
+        'Msg-ID': msgId,
+        'App-Name': 'blackhole',
+      });
+      expect(reply.Data).toEqual([
+        expect.objectContaining({ bindings: ['call.CHANNEL_CREATE.*'] }),
+      ]);
+      expect(Object.keys((reply.Data as Json[])[0])).not.toContain('account_ids');
+    }
+    expect(new Set(replies.map((reply) => reply.Node)).size).toBe(2);
+  });
+
+  it('moves the clients of a node that is stopped to the other, where they receive again once subscribed', async () => {
+    await first.stop();
+    await waitUntil('the client of the stopped node to see the disconnect', () =>
+      onFirst.isDisconnected ? true : undefined,
+    );
+
+    const moved = await EventClient.connect('v4', second.url);
+    clients.push(moved);
+    expect((await moved.subscribe(tokenA, accountA, 'call.CHANNEL_CREATE.*')).status).toBe(
+      'success',
+    );
+    const call = callEvent('CHANNEL_CREATE', accountA, 'fleet-after-failover');
+    await publisher.publish('callevt', call.routingKey, call.body);
+    await moved.waitFor('CHANNEL_CREATE', (p) => (p as Json)['Call-ID'] === 'fleet-after-failover');
+    await onSecond.waitForEvent((f) => f.data?.call_id === 'fleet-after-failover');
+
+    const marker = callEvent('CHANNEL_CREATE', accountB, 'fleet-marker-b-2');
+    await publisher.publish('callevt', marker.routingKey, marker.body);
+    await otherAccount.waitFor(
+      'CHANNEL_CREATE',
+      (p) => (p as Json)['Call-ID'] === 'fleet-marker-b-2',
+    );
+    expect(otherAccount.named('CHANNEL_CREATE').map((p) => (p as Json)['Call-ID'])).toEqual([
+      'fleet-marker-b',
+      'fleet-marker-b-2',
+    ]);
+
+    const listing = await second.get(`/v2/accounts/${accountA}/websockets`, tokenA);
+    expect(listing.body.data).toHaveLength(2);
+    expect(new Set((listing.body.data as Json[]).map((socket) => socket.destination)).size).toBe(1);
+  });
+});
