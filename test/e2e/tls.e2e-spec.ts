@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { httpRequest } from '../support/http-request';
 import { callEvent } from '../support/kazoo-events';
 import { LegacyClient, type LegacyTransport } from '../support/legacy-client';
@@ -6,6 +9,25 @@ import { TestCertificates, type SelfSignedCertificate } from '../support/tls';
 import { KazooWsClient } from '../support/ws-client';
 
 type Json = Record<string, unknown>;
+
+/** The `node -e` script of the Dockerfile's HEALTHCHECK. */
+function healthcheckScript(): string {
+  const dockerfile = readFileSync(join(__dirname, '..', '..', 'Dockerfile'), 'utf8');
+  const command = /HEALTHCHECK [^\n]*\\\n\s*CMD (\[.*\])/.exec(dockerfile)?.[1];
+  if (command === undefined) throw new Error('no HEALTHCHECK CMD in the Dockerfile');
+  const [node, flag, script] = JSON.parse(command) as string[];
+  expect([node, flag]).toEqual(['node', '-e']);
+  return script;
+}
+
+/** Runs the HEALTHCHECK probe as Docker would, with `env`; resolves with its exit code. */
+function runHealthcheck(env: Record<string, string>): Promise<number> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['-e', healthcheckScript()], { env, timeout: 10000 }, (error) =>
+      resolve(error === null ? 0 : typeof error.code === 'number' ? error.code : -1),
+    );
+  });
+}
 type Account = { accountId: string; token: string };
 
 /** One protocol's client, seen only as far as these tests need: subscribe, then watch calls. */
@@ -118,6 +140,19 @@ describe('native TLS (TLS_CERT_FILE, TLS_KEY_FILE)', () => {
     await expect(KazooWsClient.connect(plain, '/', { timeoutMs: 3000 })).rejects.toThrow();
     // And the server shrugs those off.
     expect((await stack.gateway.health()).status).toBe(200);
+  });
+
+  it("the Dockerfile's HEALTHCHECK probe follows the scheme TLS_CERT_FILE sets", async () => {
+    const port = new URL(stack.gateway.url).port;
+    expect(
+      await runHealthcheck({
+        PORT: port,
+        TLS_CERT_FILE: certificate.certFile,
+        TLS_KEY_FILE: certificate.keyFile,
+      }),
+    ).toBe(0);
+    // Without it, the probe speaks plain http to a port that answers only TLS, and fails.
+    expect(await runHealthcheck({ PORT: port })).toBe(1);
   });
 
   it.each<[string, () => Promise<CallListener>]>([
