@@ -5,6 +5,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule, type AppOptions } from './app.module';
 import { type Environment, type LogLevelName } from './config/environment';
+import { readTlsCredentials } from './config/tls-files';
 import { GatewayIoAdapter } from './gateways/socket-io/socket-io.adapter';
 import { securityHeaders } from './http/security-headers';
 
@@ -53,6 +54,9 @@ export async function startGateway(
     AppModule.register({ environment, ...options }),
     {
       logger: createLogger(environment),
+      // An https.Server in place of the http one: Express, engine.io, the socket.io 0.9 endpoint
+      // and Kazoo 4.x's WebSocket all hang off it, so every protocol is TLS on the one port.
+      httpsOptions: readTlsCredentials(environment),
     },
   );
   app.useWebSocketAdapter(new GatewayIoAdapter(app));

@@ -4,6 +4,7 @@ import type { Server } from 'node:http';
 import { Logger } from '@nestjs/common';
 import { InvalidEnvironmentError, loadEnvironment } from './config/environment';
 import { startGateway } from './bootstrap';
+import { httpScheme } from './config/tls-files';
 
 async function main(): Promise<void> {
   let environment;
@@ -20,7 +21,7 @@ async function main(): Promise<void> {
   // The bound address itself: Nest's getUrl() says 127.0.0.1 for a server on 0.0.0.0.
   const { address, port, family } = (app.getHttpServer() as Server).address() as AddressInfo;
   const host = family === 'IPv6' ? `[${address}]` : address;
-  new Logger('Blackhole').log(`listening on http://${host}:${port}`);
+  new Logger('Blackhole').log(`listening on ${httpScheme(environment)}://${host}:${port}`);
 }
 
 /** Errors of `listen` an operator fixes in the configuration; they need no stack trace. */

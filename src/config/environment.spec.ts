@@ -1,4 +1,9 @@
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { TestCertificates, type SelfSignedCertificate } from '../../test/support/tls';
 import { Environment, InvalidEnvironmentError, loadEnvironment } from './environment';
+import { httpScheme, readTlsCredentials } from './tls-files';
 
 const DEFAULTS = {
   PORT: 5555,
@@ -36,6 +41,9 @@ const DEFAULTS = {
   METRICS_TOKEN: '',
   LOG_LEVEL: 'info',
   LOG_FORMAT: 'text',
+  TLS_CERT_FILE: undefined,
+  TLS_KEY_FILE: undefined,
+  TLS_CA_FILE: undefined,
 };
 
 function failureOf(source: Record<string, string>): InvalidEnvironmentError {
@@ -282,5 +290,118 @@ describe('loadEnvironment', () => {
     expect(env.PORT).toBe(1234);
     expect(Object.keys(env).sort()).toEqual(Object.keys(DEFAULTS).sort());
     expect(env).not.toHaveProperty('FOO');
+  });
+
+  describe('TLS files', () => {
+    let certificates: TestCertificates;
+    let gateway: SelfSignedCertificate;
+    let stranger: SelfSignedCertificate;
+    const file = (name: string, content: string): string => {
+      const path = join(certificates.dir, name);
+      writeFileSync(path, content);
+      return path;
+    };
+
+    beforeAll(() => {
+      certificates = TestCertificates.create();
+      gateway = certificates.selfSigned('gateway');
+      stranger = certificates.selfSigned('stranger');
+    });
+    afterAll(() => certificates.remove());
+
+    it('leaves TLS off when neither file is set', () => {
+      const env = loadEnvironment({});
+      expect(readTlsCredentials(env)).toBeUndefined();
+      expect(httpScheme(env)).toBe('http');
+    });
+
+    it('takes a certificate and its key, and a separate chain', () => {
+      const env = loadEnvironment({
+        TLS_CERT_FILE: gateway.certFile,
+        TLS_KEY_FILE: gateway.keyFile,
+        TLS_CA_FILE: stranger.certFile,
+      });
+      expect(env.TLS_CERT_FILE).toBe(gateway.certFile);
+      expect(env.TLS_KEY_FILE).toBe(gateway.keyFile);
+      expect(env.TLS_CA_FILE).toBe(stranger.certFile);
+      expect(httpScheme(env)).toBe('https');
+      const credentials = readTlsCredentials(env);
+      expect(credentials?.cert.toString()).toBe(gateway.cert);
+      expect(credentials?.ca?.toString()).toBe(stranger.cert);
+    });
+
+    it.each([
+      ['TLS_CERT_FILE', 'TLS_KEY_FILE', 'set both or neither'],
+      ['TLS_KEY_FILE', 'TLS_CERT_FILE', 'set both or neither'],
+      ['TLS_CA_FILE', 'TLS_CERT_FILE', 'it only completes the chain of TLS_CERT_FILE'],
+    ])('rejects %s without %s', (name, missing, hint) => {
+      const path = name === 'TLS_KEY_FILE' ? gateway.keyFile : gateway.certFile;
+      const error = failureOf({ [name]: path });
+      expect(error.problems).toEqual([
+        `${name}=${JSON.stringify(path)}: ${name} is set but ${missing} is not; ${hint}`,
+      ]);
+    });
+
+    it('rejects files it cannot read, naming the variable, the path and the reason', () => {
+      const missing = join(certificates.dir, 'missing.pem');
+      const error = failureOf({ TLS_CERT_FILE: missing, TLS_KEY_FILE: certificates.dir });
+      expect(error.problems).toEqual([
+        `TLS_CERT_FILE=${JSON.stringify(missing)}: cannot read ${missing} (ENOENT)`,
+        `TLS_KEY_FILE=${JSON.stringify(certificates.dir)}: cannot read ${certificates.dir} (EISDIR)`,
+      ]);
+    });
+
+    it('rejects files that hold the wrong PEM, or none', () => {
+      const notPem = file('not-pem.txt', 'hello\n');
+      const error = failureOf({ TLS_CERT_FILE: notPem, TLS_KEY_FILE: gateway.certFile });
+      expect(error.problems).toEqual([
+        `TLS_CERT_FILE=${JSON.stringify(notPem)}: ${notPem} holds no PEM certificate`,
+        `TLS_KEY_FILE=${JSON.stringify(gateway.certFile)}: ${gateway.certFile} holds no PEM private key`,
+      ]);
+    });
+
+    it('rejects an encrypted key, which nothing could unlock at boot', () => {
+      const encrypted = join(certificates.dir, 'encrypted.key.pem');
+      execFileSync('openssl', [
+        'pkcs8',
+        '-topk8',
+        '-in',
+        gateway.keyFile,
+        '-out',
+        encrypted,
+        '-passout',
+        'pass:secret',
+      ]);
+      const error = failureOf({ TLS_CERT_FILE: gateway.certFile, TLS_KEY_FILE: encrypted });
+      expect(error.problems).toEqual([
+        `TLS_KEY_FILE=${JSON.stringify(encrypted)}: ${encrypted} holds an encrypted private key; give an unencrypted one`,
+      ]);
+    });
+
+    it("rejects a key that is not the certificate's, and a corrupt certificate, with OpenSSL's reason", () => {
+      const mismatched = failureOf({
+        TLS_CERT_FILE: gateway.certFile,
+        TLS_KEY_FILE: stranger.keyFile,
+      });
+      expect(mismatched.problems).toHaveLength(1);
+      expect(mismatched.problems[0]).toMatch(
+        /^TLS_KEY_FILE=".*stranger\.key\.pem": makes no TLS context with TLS_CERT_FILE \(.*key values mismatch.*\)$/,
+      );
+
+      const corrupt = file(
+        'corrupt.cert.pem',
+        '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n',
+      );
+      const error = failureOf({ TLS_CERT_FILE: corrupt, TLS_KEY_FILE: gateway.keyFile });
+      expect(error.problems).toHaveLength(1);
+      expect(error.problems[0]).toMatch(
+        /^TLS_KEY_FILE=.*: makes no TLS context with TLS_CERT_FILE \(.+\)$/,
+      );
+    });
+
+    it('lists TLS problems with every other bad variable in one error', () => {
+      const error = failureOf({ PORT: 'abc', TLS_KEY_FILE: gateway.keyFile });
+      expect(error.problems.map((line) => line.split('=')[0])).toEqual(['PORT', 'TLS_KEY_FILE']);
+    });
   });
 });

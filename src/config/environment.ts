@@ -2,6 +2,7 @@ import { plainToInstance, Transform } from 'class-transformer';
 import {
   IsIn,
   IsInt,
+  IsOptional,
   IsString,
   IsUrl,
   Matches,
@@ -13,6 +14,7 @@ import {
   type ValidationArguments,
 } from 'class-validator';
 import { OriginPolicy } from './origin-policy';
+import { pemFileProblem, tlsContextProblem, type PemKind } from './tls-files';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'verbose'] as const;
 export type LogLevelName = (typeof LOG_LEVELS)[number];
@@ -28,6 +30,34 @@ function IsOriginList(): PropertyDecorator {
         typeof value === 'string'
           ? `CORS_ORIGINS: ${OriginPolicy.problem(value)}`
           : 'CORS_ORIGINS must be * or a comma-separated list of origins',
+    },
+  });
+}
+
+/** `TLS_*_FILE`: a readable file holding a PEM `kind`. */
+function IsPemFile(kind: PemKind): PropertyDecorator {
+  return ValidateBy({
+    name: 'isPemFile',
+    validator: {
+      validate: (value: unknown) =>
+        typeof value === 'string' && pemFileProblem(value, kind) === undefined,
+      defaultMessage: ({ value }: ValidationArguments) =>
+        typeof value === 'string'
+          ? (pemFileProblem(value, kind) ?? `must name a PEM ${kind} file`)
+          : `must name a PEM ${kind} file`,
+    },
+  });
+}
+
+/** A variable that means nothing without `other` (the TLS files). */
+function RequiresAlso(other: 'TLS_CERT_FILE' | 'TLS_KEY_FILE', hint: string): PropertyDecorator {
+  return ValidateBy({
+    name: 'requiresAlso',
+    validator: {
+      validate: (_value: unknown, { object }: ValidationArguments) =>
+        (object as Environment)[other] !== undefined,
+      defaultMessage: ({ property }: ValidationArguments) =>
+        `${property} is set but ${other} is not; ${hint}`,
     },
   });
 }
@@ -299,6 +329,27 @@ export class Environment {
   })
   METRICS_TOKEN: string = '';
 
+  /**
+   * PEM certificate (its chain may follow it in the same file). With `TLS_KEY_FILE`, the port
+   * serves https and wss only, for every protocol; without both, plain http and ws.
+   */
+  @IsOptional()
+  @RequiresAlso('TLS_KEY_FILE', 'set both or neither')
+  @IsPemFile('certificate')
+  TLS_CERT_FILE: string | undefined = undefined;
+
+  /** PEM private key of `TLS_CERT_FILE`, unencrypted. */
+  @IsOptional()
+  @RequiresAlso('TLS_CERT_FILE', 'set both or neither')
+  @IsPemFile('private key')
+  TLS_KEY_FILE: string | undefined = undefined;
+
+  /** PEM intermediate certificates sent after `TLS_CERT_FILE`'s, for a chain kept apart. */
+  @IsOptional()
+  @RequiresAlso('TLS_CERT_FILE', 'it only completes the chain of TLS_CERT_FILE')
+  @IsPemFile('certificate')
+  TLS_CA_FILE: string | undefined = undefined;
+
   @IsIn(LOG_LEVELS)
   LOG_LEVEL: LogLevelName = 'info';
 
@@ -338,16 +389,24 @@ export function loadEnvironment(source: EnvironmentSource = process.env): Enviro
   }
   const env = plainToInstance(Environment, present);
   const errors = validateSync(env, { forbidUnknownValues: true });
-  if (errors.length > 0) {
-    throw new InvalidEnvironmentError(
-      errors.map((error) => {
-        const reasons = Object.values(error.constraints ?? {}).join('; ');
-        const shown = SECRET_VARIABLES.has(error.property)
-          ? '***'
-          : redactCredentials(present[error.property]);
-        return `${error.property}=${JSON.stringify(shown)}: ${reasons}`;
-      }),
-    );
+  const problems = errors.map((error) => {
+    const reasons = Object.values(error.constraints ?? {}).join('; ');
+    const shown = SECRET_VARIABLES.has(error.property)
+      ? '***'
+      : redactCredentials(present[error.property]);
+    return `${error.property}=${JSON.stringify(shown)}: ${reasons}`;
+  });
+  // Each file may be a fine PEM and the pair still unusable (a key of another certificate).
+  if (!errors.some((error) => error.property.startsWith('TLS_'))) {
+    const tlsProblem = tlsContextProblem(env);
+    if (tlsProblem !== undefined) {
+      const files =
+        env.TLS_CA_FILE === undefined ? 'TLS_CERT_FILE' : 'TLS_CERT_FILE and TLS_CA_FILE';
+      problems.push(
+        `TLS_KEY_FILE=${JSON.stringify(env.TLS_KEY_FILE)}: makes no TLS context with ${files} (${tlsProblem})`,
+      );
+    }
   }
+  if (problems.length > 0) throw new InvalidEnvironmentError(problems);
   return env;
 }

@@ -8,6 +8,7 @@ import {
   loadEnvironment,
   type EnvironmentSource,
 } from '../config/environment';
+import { httpScheme } from '../config/tls-files';
 import { CrossbarStandIn } from './crossbar-stand-in';
 import { EventSimulator } from './event-simulator';
 import type { KazooAccount } from './kazoo-events';
@@ -99,7 +100,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', onSignal);
 
   const { port: listening } = (app.getHttpServer() as Server).address() as AddressInfo;
-  const base = `http://${browserHost(environment.HOST)}:${listening}`;
+  const base = `${httpScheme(environment)}://${browserHost(environment.HOST)}:${listening}`;
   const consoleUrl = `${base}/?account_id=${demo.id}&auth_token=${encodeURIComponent(token)}`;
   process.stdout.write(
     [

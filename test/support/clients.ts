@@ -28,6 +28,10 @@ export interface ConnectOptions {
   /** More event names a v2 client must listen for (v4 clients record every event). */
   readonly watch?: readonly string[];
   readonly timeoutMs?: number;
+  /** `['websocket']` unless told; `['polling']` keeps the client on long-polling. */
+  readonly transports?: readonly ('websocket' | 'polling')[];
+  /** Certificate to trust on an https URL. */
+  readonly ca?: string;
 }
 
 interface RawSocket {
@@ -70,9 +74,16 @@ export class EventClient {
   static async connect(
     version: ClientVersion,
     url: string,
-    { watch = [], timeoutMs = 5000 }: ConnectOptions = {},
+    { watch = [], timeoutMs = 5000, transports = ['websocket'], ca }: ConnectOptions = {},
   ): Promise<EventClient> {
-    const options = { transports: ['websocket'], forceNew: true, reconnection: false };
+    const options = {
+      transports: [...transports],
+      // Polling must not upgrade behind the test's back.
+      upgrade: false,
+      forceNew: true,
+      reconnection: false,
+      ...(ca !== undefined ? { ca } : {}),
+    };
     const socket: RawSocket = version === 'v4' ? ioV4(url, options) : ioV2(url, options);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(

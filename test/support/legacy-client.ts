@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
+import { httpRequest } from './http-request';
 
 export type LegacyTransport = 'websocket' | 'xhr-polling';
 
@@ -16,6 +17,8 @@ export interface LegacyConnectOptions {
   readonly answerHeartbeats?: boolean;
   /** Without it the WebSocket ignores the server's pings, as a dead peer would. */
   readonly autoPong?: boolean;
+  /** Certificate to trust on an https URL. */
+  readonly ca?: string;
 }
 
 /** The bindings Kazoo-Popup subscribes to, in its order. */
@@ -69,6 +72,7 @@ export class LegacyClient {
     readonly sid: string,
     readonly handshake: string,
     readonly transport: LegacyTransport,
+    private readonly ca: string | undefined,
   ) {}
 
   static async connect(
@@ -76,9 +80,10 @@ export class LegacyClient {
     transport: LegacyTransport,
     options: LegacyConnectOptions = {},
   ): Promise<LegacyClient> {
-    const response = await fetch(`${url}/socket.io/1/?t=${Date.now()}`);
-    const handshake = await response.text();
-    const client = new LegacyClient(url, handshake.split(':')[0], handshake, transport);
+    const { body: handshake } = await httpRequest(`${url}/socket.io/1/?t=${Date.now()}`, {
+      ca: options.ca,
+    });
+    const client = new LegacyClient(url, handshake.split(':')[0], handshake, transport, options.ca);
     client.answerHeartbeats = options.answerHeartbeats ?? true;
     if (transport === 'websocket') await client.openWebSocket(options);
     else client.startPolling();
@@ -95,7 +100,7 @@ export class LegacyClient {
   static async kazooPopup(
     url: string,
     who: { readonly accountId: string; readonly token: string },
-    options: Pick<LegacyConnectOptions, 'autoPong'> = {},
+    options: Pick<LegacyConnectOptions, 'autoPong' | 'ca'> = {},
   ): Promise<LegacyClient> {
     const subscribes = KAZOO_POPUP_BINDINGS.map(
       (binding) =>
@@ -135,15 +140,12 @@ export class LegacyClient {
       this.socket.send(packet);
       return;
     }
-    const response = await fetch(
-      `${this.url}/socket.io/1/xhr-polling/${this.sid}?t=${Date.now()}`,
-      {
-        method: 'POST',
-        body: packet,
-        headers: { 'Content-Type': 'text/plain;charset=UTF-8' },
-      },
-    );
-    await response.text();
+    await httpRequest(`${this.url}/socket.io/1/xhr-polling/${this.sid}?t=${Date.now()}`, {
+      method: 'POST',
+      body: packet,
+      headers: { 'Content-Type': 'text/plain;charset=UTF-8' },
+      ca: this.ca,
+    });
   }
 
   /** Resolves with the first event (already received or future) named `name` that satisfies `match`. */
@@ -217,7 +219,7 @@ export class LegacyClient {
   }: LegacyConnectOptions): Promise<void> {
     const socket = new WebSocket(
       `${this.url.replace(/^http/, 'ws')}/socket.io/1/websocket/${this.sid}`,
-      { autoPong },
+      { autoPong, ...(this.ca !== undefined ? { ca: this.ca } : {}) },
     );
     this.socket = socket;
     socket.on('message', (data: Buffer) => this.receive(data.toString('utf8')));
@@ -242,10 +244,10 @@ export class LegacyClient {
     void (async () => {
       while (this.polling) {
         try {
-          const response = await fetch(
+          const { body } = await httpRequest(
             `${this.url}/socket.io/1/xhr-polling/${this.sid}?t=${Date.now()}`,
+            { ca: this.ca },
           );
-          const body = await response.text();
           for (const packet of splitPayload(body)) this.receive(packet);
           if (body.startsWith('7:::') || body === '0::') break;
         } catch {

@@ -47,14 +47,20 @@ export class Stack {
   }
 
   async connect(version: ClientVersion = 'v4', options?: ConnectOptions): Promise<EventClient> {
-    const client = await EventClient.connect(version, this.gateway.url, options);
+    const client = await EventClient.connect(version, this.gateway.url, {
+      ca: this.gateway.ca,
+      ...options,
+    });
     this.clients.push(client);
     return client;
   }
 
   /** A plain-WebSocket client of Kazoo 4.x's protocol (monster-ui's). */
   async connectWs(path = '/', options?: { autoPong?: boolean }): Promise<KazooWsClient> {
-    const client = await KazooWsClient.connect(this.gateway.url, path, options);
+    const client = await KazooWsClient.connect(this.gateway.url, path, {
+      ca: this.gateway.ca,
+      ...options,
+    });
     this.clients.push(client);
     return client;
   }

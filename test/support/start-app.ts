@@ -1,18 +1,23 @@
+import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { INestApplication, Type } from '@nestjs/common';
 import { QueueBinder } from '../../src/amqp/queue-binder';
 import { startGateway } from '../../src/bootstrap';
 import { loadEnvironment } from '../../src/config/environment';
+import { httpScheme } from '../../src/config/tls-files';
 import { NodeIdentity } from '../../src/config/node-identity';
 import type { Clock } from '../../src/core/clock';
 import type { HealthBody } from '../../src/http/health.controller';
 import { AMQP_URL } from './amqp';
+import { httpRequest } from './http-request';
 
 export interface TestGateway {
   readonly app: INestApplication;
-  /** `http://127.0.0.1:<port>` */
+  /** `http://127.0.0.1:<port>`, or `https://…` when started with `TLS_CERT_FILE`. */
   readonly url: string;
+  /** With TLS, the certificate clients trust: tests use a self-signed one, its own CA. */
+  readonly ca?: string;
   /** Prefix of every queue this node declares on RabbitMQ. */
   readonly queuePrefix: string;
   readonly binder: QueueBinder;
@@ -36,16 +41,21 @@ export async function startTestGateway(
   });
   const app = await startGateway(environment, { features, clock });
   const address = (app.getHttpServer() as Server).address() as AddressInfo;
-  const url = `http://127.0.0.1:${address.port}`;
+  const url = `${httpScheme(environment)}://127.0.0.1:${address.port}`;
+  const ca =
+    environment.TLS_CERT_FILE !== undefined
+      ? readFileSync(environment.TLS_CERT_FILE, 'utf8')
+      : undefined;
   const node = app.get(NodeIdentity);
   return {
     app,
     url,
+    ca,
     queuePrefix: `blackhole.${node.id}.`,
     binder: app.get(QueueBinder),
     async health() {
-      const response = await fetch(`${url}/health`);
-      return { status: response.status, body: (await response.json()) as never };
+      const response = await httpRequest(`${url}/health`, { ca });
+      return { status: response.status, body: JSON.parse(response.body) as never };
     },
     close: () => app.close(),
   };

@@ -38,14 +38,21 @@ export class KazooWsClient {
     );
   }
 
-  /** Connects to `url` (`http://host:port`) on `path`, `/` by default like monster-ui. */
+  /** Connects to `url` (`http://host:port`, or `https://` for wss) on `path`, `/` by default like monster-ui. */
   static async connect(
     url: string,
     path = '/',
-    { autoPong = true, timeoutMs = 5000 }: { autoPong?: boolean; timeoutMs?: number } = {},
+    {
+      autoPong = true,
+      timeoutMs = 5000,
+      ca,
+    }: { autoPong?: boolean; timeoutMs?: number; ca?: string } = {},
   ): Promise<KazooWsClient> {
     // Without autoPong the client ignores the server's pings, as a dead peer would.
-    const socket = new WebSocket(`${url.replace(/^http/, 'ws')}${path}`, { autoPong });
+    const socket = new WebSocket(`${url.replace(/^http/, 'ws')}${path}`, {
+      autoPong,
+      ...(ca !== undefined ? { ca } : {}),
+    });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new Error(`no WebSocket connection to ${url}${path}`)),
