@@ -14,6 +14,7 @@ import { secretTag } from '../core/secret-tag';
 import type {
   AccountAuthorizer,
   AccountDirectory,
+  Requester,
   TokenIdentity,
 } from '../core/subscriptions/ports';
 import { type AccountAccess, CrossbarClient, type TokenInfo } from './crossbar.client';
@@ -21,6 +22,12 @@ import { type Clock, TtlCache } from './ttl-cache';
 
 /** Injection token for the clock the caches use; tests move time instead of sleeping. */
 export const AUTH_CLOCK = Symbol('AUTH_CLOCK');
+
+/**
+ * Client addresses whose lookup budgets are kept. Past it idle (full) budgets are dropped, then
+ * the least recently used: memory stays bounded however many addresses connect.
+ */
+export const MAX_TRACKED_ADDRESSES = 100_000;
 
 type Verdict<T> = { ok: true; value: T } | { ok: false };
 
@@ -36,9 +43,13 @@ export class AuthService implements AccountAuthorizer, AccountDirectory {
   private readonly grants: TtlCache<AccountAccess>;
   private readonly positiveTtlMs: number;
   private readonly negativeTtlMs: number;
-  private readonly lookupBudgets = new WeakMap<object, TokenBucket>();
+  private readonly lookupBudgets = new WeakMap<Requester, TokenBucket>();
   private readonly lookupBurst: number;
   private readonly lookupsPerSecond: number;
+  /** Per client address, least recently used first. */
+  private readonly addressBudgets = new Map<string, TokenBucket>();
+  private readonly addressBurst: number;
+  private readonly addressLookupsPerSecond: number;
 
   constructor(
     private readonly crossbar: CrossbarClient,
@@ -49,16 +60,18 @@ export class AuthService implements AccountAuthorizer, AccountDirectory {
     this.negativeTtlMs = env.AUTH_NEGATIVE_TTL_S * 1000;
     this.lookupBurst = env.CROSSBAR_LOOKUPS_BURST;
     this.lookupsPerSecond = env.CROSSBAR_LOOKUPS_PER_MIN / 60;
+    this.addressBurst = env.CROSSBAR_IP_LOOKUPS_BURST;
+    this.addressLookupsPerSecond = env.CROSSBAR_IP_LOOKUPS_PER_MIN / 60;
     this.identities = new TtlCache(env.AUTH_CACHE_MAX, now);
     this.grants = new TtlCache(env.AUTH_CACHE_MAX, now);
   }
 
-  async authenticate(token: string, requester?: object): Promise<TokenIdentity> {
+  async authenticate(token: string, requester?: Requester): Promise<TokenIdentity> {
     const info = await this.tokenInfo(token, requester);
     return { accountId: info.accountId };
   }
 
-  async authorize(token: string, accountId: string, requester?: object): Promise<TokenIdentity> {
+  async authorize(token: string, accountId: string, requester?: Requester): Promise<TokenIdentity> {
     const info = await this.tokenInfo(token, requester);
     if (info.accountId === accountId) return { accountId: info.accountId };
     if (accountId === ALL_ACCOUNTS) {
@@ -85,7 +98,7 @@ export class AuthService implements AccountAuthorizer, AccountDirectory {
     token: string,
     info: TokenInfo,
     accountId: string,
-    requester?: object,
+    requester?: Requester,
   ): Promise<AccountAccess & { allowed: true }> {
     const key = `${tokenDigest(token)}:${accountId}`;
     if (!this.grants.has(key)) this.spendLookup(requester);
@@ -100,7 +113,7 @@ export class AuthService implements AccountAuthorizer, AccountDirectory {
     return access;
   }
 
-  private async tokenInfo(token: string, requester?: object): Promise<TokenInfo> {
+  private async tokenInfo(token: string, requester?: Requester): Promise<TokenInfo> {
     const key = tokenDigest(token);
     if (!this.identities.has(key)) this.spendLookup(requester);
     const verdict = await this.identities.get(key, async () => {
@@ -124,9 +137,10 @@ export class AuthService implements AccountAuthorizer, AccountDirectory {
   /**
    * A requester (a connection) may make Crossbar answer only so many questions it has not
    * answered before: a flood of unknown tokens or accounts is refused here, not sent on. Answers
-   * from the cache, and loads another requester already started, cost nothing.
+   * from the cache, and loads another requester already started, cost nothing. The requester's
+   * address pays too, so many connections from one address share one larger budget.
    */
-  private spendLookup(requester: object | undefined): void {
+  private spendLookup(requester: Requester | undefined): void {
     if (requester === undefined) return;
     let budget = this.lookupBudgets.get(requester);
     if (!budget) {
@@ -134,6 +148,45 @@ export class AuthService implements AccountAuthorizer, AccountDirectory {
       this.lookupBudgets.set(requester, budget);
     }
     if (!budget.take()) throw new RateLimitedError('too many authentication lookups; retry later');
+    const address = requester.clientAddress;
+    if (address !== undefined && !this.addressBudget(address).take()) {
+      throw new RateLimitedError('too many authentication lookups from this address; retry later');
+    }
+  }
+
+  private addressBudget(address: string): TokenBucket {
+    let budget = this.addressBudgets.get(address);
+    if (budget) {
+      // Moved to the end: the map stays in least-recently-used order.
+      this.addressBudgets.delete(address);
+    } else {
+      budget = new TokenBucket(this.addressBurst, this.addressLookupsPerSecond, this.now);
+      if (this.addressBudgets.size >= MAX_TRACKED_ADDRESSES) this.forgetIdleAddresses();
+    }
+    this.addressBudgets.set(address, budget);
+    return budget;
+  }
+
+  /**
+   * A full budget is what a new one would be, so dropping it changes nothing; if too few are
+   * full, the least recently used go too.
+   */
+  private forgetIdleAddresses(): void {
+    for (const [address, budget] of this.addressBudgets) {
+      if (budget.isFull()) this.addressBudgets.delete(address);
+    }
+    const excess = this.addressBudgets.size - Math.floor(MAX_TRACKED_ADDRESSES * 0.9);
+    if (excess <= 0) return;
+    let dropped = 0;
+    for (const address of this.addressBudgets.keys()) {
+      if (dropped++ >= excess) break;
+      this.addressBudgets.delete(address);
+    }
+  }
+
+  /** Addresses with a lookup budget held (tests). */
+  get trackedAddresses(): number {
+    return this.addressBudgets.size;
   }
 
   /** Reuse a positive answer for the configured TTL, but never beyond the token's expiry. */

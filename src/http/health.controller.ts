@@ -3,6 +3,10 @@ import type { Response } from 'express';
 import { AmqpHealth, type AmqpStatus } from '../amqp/amqp-health';
 import { EventStats } from '../core/events/event-stats';
 import { SubscriptionRegistry } from '../core/subscriptions/subscription.registry';
+import {
+  ConnectionAdmission,
+  type ConnectionCounts,
+} from '../gateways/admission/connection-admission';
 
 export interface HealthBody {
   status: 'ok' | 'unavailable';
@@ -10,6 +14,8 @@ export interface HealthBody {
   sessions: number;
   subscriptions: number;
   events: Record<string, number>;
+  /** Open connections on every protocol, and handshakes refused by the connection caps. */
+  connections: ConnectionCounts;
 }
 
 /** For load balancers and orchestrators: 200 while consuming from RabbitMQ, 503 otherwise. */
@@ -19,6 +25,7 @@ export class HealthController {
     private readonly amqp: AmqpHealth,
     private readonly registry: SubscriptionRegistry,
     private readonly stats: EventStats,
+    private readonly admission: ConnectionAdmission,
   ) {}
 
   @Get()
@@ -32,6 +39,7 @@ export class HealthController {
       sessions: this.registry.sessionCount,
       subscriptions: this.registry.subscriptionCount,
       events: this.stats.snapshot(),
+      connections: this.admission.counts(),
     };
   }
 }

@@ -1,4 +1,6 @@
 import type { Server, Socket } from 'socket.io';
+import type { TokenBucket } from '../../core/limits/token-bucket';
+import type { DeadlineWatch } from '../admission/auth-deadline';
 import type { EventMatch, OutboundEvent, Session, SessionGroup } from '../../core/session';
 import {
   SLOW_CONSUMER_ERROR,
@@ -72,9 +74,15 @@ export class SocketIoSession implements Session {
   private gauge: WriteBufferGauge | undefined;
   private slow = false;
 
+  /** Cleared by the first successful subscribe; until then the connection is on notice. */
+  deadline: DeadlineWatch | undefined;
+
   constructor(
     private readonly socket: Socket,
     readonly group: SocketIoBroadcast,
+    /** Subscribe and unsubscribe requests the connection may still make (`REQUEST_RATE_*`). */
+    readonly requests: TokenBucket,
+    readonly clientAddress?: string,
   ) {}
 
   /** socket.io's own id: random and unguessable, and the name of the socket's own room. */

@@ -3,6 +3,7 @@ import type { WebSocket } from 'ws';
 import type { KazooMessage } from '../../core/families/event-family';
 import type { EventMatch, OutboundEvent, Session, Subscription } from '../../core/session';
 import { TokenBucket } from '../../core/limits/token-bucket';
+import type { DeadlineWatch } from '../admission/auth-deadline';
 import {
   SLOW_CONSUMER_CLOSE_CODE,
   SLOW_CONSUMER_REASON,
@@ -28,6 +29,8 @@ export class WsSession implements Session {
   readonly id = randomUUID();
   /** The token the connection authenticated with; later frames may leave theirs out. */
   token: string | undefined;
+  /** Cleared by the first successful subscribe; until then the connection is on notice. */
+  deadline: DeadlineWatch | undefined;
   /** Set by a pong; a connection that misses one heartbeat is dropped. */
   alive = true;
   /** Set once the connection is dropped as a slow consumer: nothing more is queued for it. */
@@ -37,6 +40,7 @@ export class WsSession implements Session {
     private readonly socket: WebSocket,
     readonly requests: TokenBucket,
     private readonly limit: OutboundLimit,
+    readonly clientAddress?: string,
   ) {}
 
   /**
