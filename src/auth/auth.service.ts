@@ -8,6 +8,7 @@ import {
   RateLimitedError,
   TokenInvalidError,
 } from '../core/errors';
+import { KeyedBuckets } from '../core/limits/keyed-buckets';
 import { TokenBucket } from '../core/limits/token-bucket';
 import { ALL_ACCOUNTS } from '../core/families/event-family';
 import { secretTag } from '../core/secret-tag';
@@ -23,11 +24,8 @@ import { type Clock, TtlCache } from './ttl-cache';
 /** Injection token for the clock the caches use; tests move time instead of sleeping. */
 export const AUTH_CLOCK = Symbol('AUTH_CLOCK');
 
-/**
- * Client addresses whose lookup budgets are kept. Past it idle (full) budgets are dropped, then
- * the least recently used: memory stays bounded however many addresses connect.
- */
-export const MAX_TRACKED_ADDRESSES = 100_000;
+/** Client addresses whose lookup budgets are kept at once (see `KeyedBuckets`). */
+const MAX_TRACKED_ADDRESSES = 100_000;
 
 type Verdict<T> = { ok: true; value: T } | { ok: false };
 
@@ -46,10 +44,7 @@ export class AuthService implements AccountAuthorizer, AccountDirectory {
   private readonly lookupBudgets = new WeakMap<Requester, TokenBucket>();
   private readonly lookupBurst: number;
   private readonly lookupsPerSecond: number;
-  /** Per client address, least recently used first. */
-  private readonly addressBudgets = new Map<string, TokenBucket>();
-  private readonly addressBurst: number;
-  private readonly addressLookupsPerSecond: number;
+  private readonly addressBudgets: KeyedBuckets;
 
   constructor(
     private readonly crossbar: CrossbarClient,
@@ -60,8 +55,12 @@ export class AuthService implements AccountAuthorizer, AccountDirectory {
     this.negativeTtlMs = env.AUTH_NEGATIVE_TTL_S * 1000;
     this.lookupBurst = env.CROSSBAR_LOOKUPS_BURST;
     this.lookupsPerSecond = env.CROSSBAR_LOOKUPS_PER_MIN / 60;
-    this.addressBurst = env.CROSSBAR_IP_LOOKUPS_BURST;
-    this.addressLookupsPerSecond = env.CROSSBAR_IP_LOOKUPS_PER_MIN / 60;
+    this.addressBudgets = new KeyedBuckets(
+      env.CROSSBAR_IP_LOOKUPS_BURST,
+      env.CROSSBAR_IP_LOOKUPS_PER_MIN / 60,
+      MAX_TRACKED_ADDRESSES,
+      now,
+    );
     this.identities = new TtlCache(env.AUTH_CACHE_MAX, now);
     this.grants = new TtlCache(env.AUTH_CACHE_MAX, now);
   }
@@ -149,44 +148,9 @@ export class AuthService implements AccountAuthorizer, AccountDirectory {
     }
     if (!budget.take()) throw new RateLimitedError('too many authentication lookups; retry later');
     const address = requester.clientAddress;
-    if (address !== undefined && !this.addressBudget(address).take()) {
+    if (address !== undefined && !this.addressBudgets.take(address)) {
       throw new RateLimitedError('too many authentication lookups from this address; retry later');
     }
-  }
-
-  private addressBudget(address: string): TokenBucket {
-    let budget = this.addressBudgets.get(address);
-    if (budget) {
-      // Moved to the end: the map stays in least-recently-used order.
-      this.addressBudgets.delete(address);
-    } else {
-      budget = new TokenBucket(this.addressBurst, this.addressLookupsPerSecond, this.now);
-      if (this.addressBudgets.size >= MAX_TRACKED_ADDRESSES) this.forgetIdleAddresses();
-    }
-    this.addressBudgets.set(address, budget);
-    return budget;
-  }
-
-  /**
-   * A full budget is what a new one would be, so dropping it changes nothing; if too few are
-   * full, the least recently used go too.
-   */
-  private forgetIdleAddresses(): void {
-    for (const [address, budget] of this.addressBudgets) {
-      if (budget.isFull()) this.addressBudgets.delete(address);
-    }
-    const excess = this.addressBudgets.size - Math.floor(MAX_TRACKED_ADDRESSES * 0.9);
-    if (excess <= 0) return;
-    let dropped = 0;
-    for (const address of this.addressBudgets.keys()) {
-      if (dropped++ >= excess) break;
-      this.addressBudgets.delete(address);
-    }
-  }
-
-  /** Addresses with a lookup budget held (tests). */
-  get trackedAddresses(): number {
-    return this.addressBudgets.size;
   }
 
   /** Reuse a positive answer for the configured TTL, but never beyond the token's expiry. */
