@@ -28,6 +28,10 @@ export interface ConnectOptions {
   /** More event names a v2 client must listen for (v4 clients record every event). */
   readonly watch?: readonly string[];
   readonly timeoutMs?: number;
+  /** Request headers of the handshake (`X-Forwarded-For`, …). */
+  readonly headers?: Record<string, string>;
+  /** `polling` starts over long-polling, as browsers do; the default is WebSocket only. */
+  readonly transports?: readonly ('websocket' | 'polling')[];
 }
 
 interface RawSocket {
@@ -70,9 +74,14 @@ export class EventClient {
   static async connect(
     version: ClientVersion,
     url: string,
-    { watch = [], timeoutMs = 5000 }: ConnectOptions = {},
+    { watch = [], timeoutMs = 5000, headers, transports = ['websocket'] }: ConnectOptions = {},
   ): Promise<EventClient> {
-    const options = { transports: ['websocket'], forceNew: true, reconnection: false };
+    const options = {
+      transports: [...transports],
+      forceNew: true,
+      reconnection: false,
+      extraHeaders: headers,
+    };
     const socket: RawSocket = version === 'v4' ? ioV4(url, options) : ioV2(url, options);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(

@@ -16,6 +16,8 @@ export interface LegacyConnectOptions {
   readonly answerHeartbeats?: boolean;
   /** Without it the WebSocket ignores the server's pings, as a dead peer would. */
   readonly autoPong?: boolean;
+  /** Request headers of the handshake (`X-Forwarded-For`, …). */
+  readonly headers?: Record<string, string>;
 }
 
 /** The bindings Kazoo-Popup subscribes to, in its order. */
@@ -76,8 +78,13 @@ export class LegacyClient {
     transport: LegacyTransport,
     options: LegacyConnectOptions = {},
   ): Promise<LegacyClient> {
-    const response = await fetch(`${url}/socket.io/1/?t=${Date.now()}`);
+    const response = await fetch(`${url}/socket.io/1/?t=${Date.now()}`, {
+      headers: options.headers,
+    });
     const handshake = await response.text();
+    if (response.status !== 200) {
+      throw new Error(`0.9 handshake refused: ${response.status} ${handshake}`);
+    }
     const client = new LegacyClient(url, handshake.split(':')[0], handshake, transport);
     client.answerHeartbeats = options.answerHeartbeats ?? true;
     if (transport === 'websocket') await client.openWebSocket(options);

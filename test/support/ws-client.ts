@@ -42,10 +42,14 @@ export class KazooWsClient {
   static async connect(
     url: string,
     path = '/',
-    { autoPong = true, timeoutMs = 5000 }: { autoPong?: boolean; timeoutMs?: number } = {},
+    {
+      autoPong = true,
+      timeoutMs = 5000,
+      headers,
+    }: { autoPong?: boolean; timeoutMs?: number; headers?: Record<string, string> } = {},
   ): Promise<KazooWsClient> {
     // Without autoPong the client ignores the server's pings, as a dead peer would.
-    const socket = new WebSocket(`${url.replace(/^http/, 'ws')}${path}`, { autoPong });
+    const socket = new WebSocket(`${url.replace(/^http/, 'ws')}${path}`, { autoPong, headers });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new Error(`no WebSocket connection to ${url}${path}`)),
