@@ -267,7 +267,10 @@ export class LegacyClient {
     this.received.push(packet);
     this.receivedAt.push(Date.now());
     if (packet === '0::') this.closedFlag = true;
-    if (packet === '2::' && this.answerHeartbeats) void this.sendPacket('2::');
+    // A heartbeat answer that finds the server gone (a poll answered as it shut down) is moot.
+    if (packet === '2::' && this.answerHeartbeats && !this.closedFlag) {
+      this.sendPacket('2::').catch(() => undefined);
+    }
     const event = parseEvent(packet);
     if (event) this.events.push(event);
     const ready = this.waiters.filter((w) => w.match(packet));
