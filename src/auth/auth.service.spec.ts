@@ -227,6 +227,37 @@ describe('AuthService against a Crossbar stand-in', () => {
       );
     });
 
+    it('charges the address of many connections one shared budget', async () => {
+      const auth = newService({
+        CROSSBAR_LOOKUPS_BURST: '3',
+        CROSSBAR_IP_LOOKUPS_BURST: '5',
+        CROSSBAR_IP_LOOKUPS_PER_MIN: '1',
+      });
+      const unknown = (i: number) => `badc0ffeebadc0ffeebadc0ffee${String(i).padStart(4, '0')}`;
+      const before = tokenAuthHits();
+      const codes: string[] = [];
+      for (let connection = 0; connection < 4; connection++) {
+        const requester = { clientAddress: '192.0.2.1' };
+        for (let i = 0; i < 3; i++) {
+          const error = await rejectionOf(
+            auth.authenticate(unknown(connection * 3 + i), requester),
+          );
+          codes.push((error as GatewayError).code);
+        }
+      }
+      expect(codes.filter((code) => code === 'token_invalid')).toHaveLength(5);
+      expect(codes.slice(5).every((code) => code === 'rate_limited')).toBe(true);
+      expect(tokenAuthHits() - before).toBe(5);
+      // Another address is not held back; a minute later the first has one lookup more.
+      await expect(
+        auth.authenticate(unknown(100), { clientAddress: '192.0.2.2' }),
+      ).rejects.toBeInstanceOf(TokenInvalidError);
+      clock.advance(60_000);
+      await expect(
+        auth.authenticate(unknown(101), { clientAddress: '192.0.2.1' }),
+      ).rejects.toBeInstanceOf(TokenInvalidError);
+    });
+
     it('10 concurrent authenticate calls make one request', async () => {
       const account = crossbar.addAccount();
       const token = crossbar.issueToken(account);

@@ -8,12 +8,14 @@ import {
   RateLimitedError,
   TokenInvalidError,
 } from '../core/errors';
+import { KeyedBuckets } from '../core/limits/keyed-buckets';
 import { TokenBucket } from '../core/limits/token-bucket';
 import { ALL_ACCOUNTS } from '../core/families/event-family';
 import { secretTag } from '../core/secret-tag';
 import type {
   AccountAuthorizer,
   AccountDirectory,
+  Requester,
   TokenIdentity,
 } from '../core/subscriptions/ports';
 import { type AccountAccess, CrossbarClient, type TokenInfo } from './crossbar.client';
@@ -21,6 +23,9 @@ import { type Clock, TtlCache } from './ttl-cache';
 
 /** Injection token for the clock the caches use; tests move time instead of sleeping. */
 export const AUTH_CLOCK = Symbol('AUTH_CLOCK');
+
+/** Client addresses whose lookup budgets are kept at once (see `KeyedBuckets`). */
+const MAX_TRACKED_ADDRESSES = 100_000;
 
 type Verdict<T> = { ok: true; value: T } | { ok: false };
 
@@ -36,9 +41,10 @@ export class AuthService implements AccountAuthorizer, AccountDirectory {
   private readonly grants: TtlCache<AccountAccess>;
   private readonly positiveTtlMs: number;
   private readonly negativeTtlMs: number;
-  private readonly lookupBudgets = new WeakMap<object, TokenBucket>();
+  private readonly lookupBudgets = new WeakMap<Requester, TokenBucket>();
   private readonly lookupBurst: number;
   private readonly lookupsPerSecond: number;
+  private readonly addressBudgets: KeyedBuckets;
 
   constructor(
     private readonly crossbar: CrossbarClient,
@@ -49,6 +55,12 @@ export class AuthService implements AccountAuthorizer, AccountDirectory {
     this.negativeTtlMs = env.AUTH_NEGATIVE_TTL_S * 1000;
     this.lookupBurst = env.CROSSBAR_LOOKUPS_BURST;
     this.lookupsPerSecond = env.CROSSBAR_LOOKUPS_PER_MIN / 60;
+    this.addressBudgets = new KeyedBuckets(
+      env.CROSSBAR_IP_LOOKUPS_BURST,
+      env.CROSSBAR_IP_LOOKUPS_PER_MIN / 60,
+      MAX_TRACKED_ADDRESSES,
+      now,
+    );
     this.identities = new TtlCache(env.AUTH_CACHE_MAX, now);
     this.grants = new TtlCache(env.AUTH_CACHE_MAX, now);
   }
@@ -61,12 +73,12 @@ export class AuthService implements AccountAuthorizer, AccountDirectory {
     };
   }
 
-  async authenticate(token: string, requester?: object): Promise<TokenIdentity> {
+  async authenticate(token: string, requester?: Requester): Promise<TokenIdentity> {
     const info = await this.tokenInfo(token, requester);
     return { accountId: info.accountId };
   }
 
-  async authorize(token: string, accountId: string, requester?: object): Promise<TokenIdentity> {
+  async authorize(token: string, accountId: string, requester?: Requester): Promise<TokenIdentity> {
     const info = await this.tokenInfo(token, requester);
     const identity = { accountId: info.accountId, exp: info.exp };
     if (info.accountId === accountId) return identity;
@@ -139,7 +151,7 @@ export class AuthService implements AccountAuthorizer, AccountDirectory {
     token: string,
     info: TokenInfo,
     accountId: string,
-    requester?: object,
+    requester?: Requester,
   ): Promise<AccountAccess & { allowed: true }> {
     const key = `${tokenDigest(token)}:${accountId}`;
     if (!this.grants.has(key)) this.spendLookup(requester);
@@ -154,7 +166,7 @@ export class AuthService implements AccountAuthorizer, AccountDirectory {
     return access;
   }
 
-  private async tokenInfo(token: string, requester?: object): Promise<TokenInfo> {
+  private async tokenInfo(token: string, requester?: Requester): Promise<TokenInfo> {
     const key = tokenDigest(token);
     if (!this.identities.has(key)) this.spendLookup(requester);
     const verdict = await this.identities.get(key, async () => {
@@ -178,9 +190,10 @@ export class AuthService implements AccountAuthorizer, AccountDirectory {
   /**
    * A requester (a connection) may make Crossbar answer only so many questions it has not
    * answered before: a flood of unknown tokens or accounts is refused here, not sent on. Answers
-   * from the cache, and loads another requester already started, cost nothing.
+   * from the cache, and loads another requester already started, cost nothing. The requester's
+   * address pays too, so many connections from one address share one larger budget.
    */
-  private spendLookup(requester: object | undefined): void {
+  private spendLookup(requester: Requester | undefined): void {
     if (requester === undefined) return;
     let budget = this.lookupBudgets.get(requester);
     if (!budget) {
@@ -188,6 +201,10 @@ export class AuthService implements AccountAuthorizer, AccountDirectory {
       this.lookupBudgets.set(requester, budget);
     }
     if (!budget.take()) throw new RateLimitedError('too many authentication lookups; retry later');
+    const address = requester.clientAddress;
+    if (address !== undefined && !this.addressBudgets.take(address)) {
+      throw new RateLimitedError('too many authentication lookups from this address; retry later');
+    }
   }
 
   /** Reuse a positive answer for the configured TTL, but never beyond the token's expiry. */

@@ -26,11 +26,17 @@ const DEFAULTS = {
   MAX_FRAME_BYTES: 65536,
   CROSSBAR_LOOKUPS_BURST: 20,
   CROSSBAR_LOOKUPS_PER_MIN: 60,
+  CROSSBAR_IP_LOOKUPS_BURST: 100,
+  CROSSBAR_IP_LOOKUPS_PER_MIN: 300,
   MAX_BINDINGS_PER_CONNECTION: 1000,
   MAX_BROKER_KEYS_PER_ACCOUNT: 1000,
   MAX_OUTBOUND_BYTES: 1048576,
-  WS_RATE_BURST: 100,
-  WS_RATE_PER_S: 10,
+  REQUEST_RATE_BURST: 100,
+  REQUEST_RATE_PER_S: 10,
+  MAX_CONNECTIONS: 50000,
+  MAX_CONNECTIONS_PER_IP: 1000,
+  TRUSTED_PROXIES: '',
+  AUTH_DEADLINE_S: 30,
   WS_PING_INTERVAL_S: 30,
   LEGACY_HEARTBEAT_S: 5,
   LEGACY_TIMEOUT_S: 30,
@@ -166,8 +172,12 @@ describe('loadEnvironment', () => {
     ['MAX_FRAME_BYTES', '100'],
     ['MAX_BINDINGS_PER_CONNECTION', '0'],
     ['CROSSBAR_LOOKUPS_BURST', '0'],
-    ['WS_RATE_BURST', '0'],
-    ['WS_RATE_PER_S', 'fast'],
+    ['REQUEST_RATE_BURST', '0'],
+    ['REQUEST_RATE_PER_S', 'fast'],
+    ['AUTH_DEADLINE_S', '0'],
+    ['MAX_CONNECTIONS_PER_IP', '0'],
+    ['TRUSTED_PROXIES', '10.0.0.0/33'],
+    ['TRUSTED_PROXIES', 'proxy.example.com'],
     ['WS_PING_INTERVAL_S', '-1'],
     ['LEGACY_TIMEOUT_S', '1'],
     ['LEGACY_POLL_S', '600'],
@@ -403,5 +413,18 @@ describe('loadEnvironment', () => {
       const error = failureOf({ PORT: 'abc', TLS_KEY_FILE: gateway.keyFile });
       expect(error.problems.map((line) => line.split('=')[0])).toEqual(['PORT', 'TLS_KEY_FILE']);
     });
+  });
+
+  it('reads the former WS_RATE_* names when REQUEST_RATE_* are unset', () => {
+    const env = loadEnvironment({ WS_RATE_BURST: '7', WS_RATE_PER_S: '2' });
+    expect(env.REQUEST_RATE_BURST).toBe(7);
+    expect(env.REQUEST_RATE_PER_S).toBe(2);
+    const both = loadEnvironment({ WS_RATE_BURST: '7', REQUEST_RATE_BURST: '9' });
+    expect(both.REQUEST_RATE_BURST).toBe(9);
+  });
+
+  it('takes IPv4 and IPv6 addresses and CIDRs as TRUSTED_PROXIES', () => {
+    const env = loadEnvironment({ TRUSTED_PROXIES: '10.0.0.0/8, 192.0.2.7,::1, fd00::/8' });
+    expect(env.TRUSTED_PROXIES).toBe('10.0.0.0/8, 192.0.2.7,::1, fd00::/8');
   });
 });

@@ -13,6 +13,7 @@ import {
   validateSync,
   type ValidationArguments,
 } from 'class-validator';
+import { TrustedProxies } from './client-address';
 import { OriginPolicy } from './origin-policy';
 import { pemFileProblem, tlsContextProblem, type PemKind } from './tls-files';
 
@@ -58,6 +59,21 @@ function RequiresAlso(other: 'TLS_CERT_FILE' | 'TLS_KEY_FILE', hint: string): Pr
         (object as Environment)[other] !== undefined,
       defaultMessage: ({ property }: ValidationArguments) =>
         `${property} is set but ${other} is not; ${hint}`,
+    },
+  });
+}
+
+/** `TRUSTED_PROXIES`: IPs and CIDRs, as `TrustedProxies` reads them. */
+function IsTrustedProxies(): PropertyDecorator {
+  return ValidateBy({
+    name: 'isTrustedProxies',
+    validator: {
+      validate: (value: unknown) =>
+        typeof value === 'string' && TrustedProxies.problem(value) === undefined,
+      defaultMessage: ({ value }: ValidationArguments) =>
+        typeof value === 'string'
+          ? `TRUSTED_PROXIES: ${TrustedProxies.problem(value)}`
+          : 'TRUSTED_PROXIES must be a comma-separated list of IP addresses and CIDRs',
     },
   });
 }
@@ -224,6 +240,23 @@ export class Environment {
   @Max(1_000_000)
   CROSSBAR_LOOKUPS_PER_MIN: number = 60;
 
+  /**
+   * Crossbar lookups all connections from one client address may make in a burst, besides each
+   * connection's own budget: many connections cannot each spend a full one.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  CROSSBAR_IP_LOOKUPS_BURST: number = 100;
+
+  /** Crossbar lookups per minute one client address regains. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  CROSSBAR_IP_LOOKUPS_PER_MIN: number = 300;
+
   /** Most bindings one connection may hold; each costs the node on every event of its account. */
   @Transform(toInt)
   @IsInt()
@@ -251,19 +284,53 @@ export class Environment {
   @Max(1024 * 1024 * 1024)
   MAX_OUTBOUND_BYTES: number = 1024 * 1024;
 
-  /** Requests one plain-WebSocket connection may burst (Kazoo 4.x `max_bucket_tokens`). */
+  /**
+   * Subscribe/unsubscribe requests (any frame on plain WebSocket) one connection may burst, on
+   * every protocol (Kazoo 4.x `max_bucket_tokens`). `WS_RATE_BURST` is read when this is unset.
+   */
   @Transform(toInt)
   @IsInt()
   @Min(1)
   @Max(1_000_000)
-  WS_RATE_BURST: number = 100;
+  REQUEST_RATE_BURST: number = 100;
 
-  /** Requests per second a plain-WebSocket connection regains (Kazoo 4.x `tokens_fill_rate`). */
+  /**
+   * Requests per second a connection regains, on every protocol (Kazoo 4.x `tokens_fill_rate`).
+   * `WS_RATE_PER_S` is read when this is unset.
+   */
   @Transform(toInt)
   @IsInt()
   @Min(1)
   @Max(1_000_000)
-  WS_RATE_PER_S: number = 10;
+  REQUEST_RATE_PER_S: number = 10;
+
+  /** Open connections the node accepts, all protocols together; past it new ones get 503. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(10_000_000)
+  MAX_CONNECTIONS: number = 50000;
+
+  /** Open connections from one client address; past it new ones get 429. High for NAT'd offices. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(10_000_000)
+  MAX_CONNECTIONS_PER_IP: number = 1000;
+
+  /**
+   * Proxies whose `X-Forwarded-For` names the client (comma-separated IPs and CIDRs, IPv4 or
+   * IPv6). Empty: the peer's address is the client's, and the header is ignored.
+   */
+  @IsTrustedProxies()
+  TRUSTED_PROXIES: string = '';
+
+  /** Seconds a connection has to subscribe successfully once; then it is closed. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(86400)
+  AUTH_DEADLINE_S: number = 30;
 
   /** Seconds between server pings on WebSocket connections (Kazoo 4.x and socket.io 0.9); a peer that misses one is disconnected. */
   @Transform(toInt)
@@ -357,6 +424,15 @@ export class Environment {
   LOG_FORMAT: 'text' | 'json' = 'text';
 }
 
+/**
+ * Former names still read when the new one is unset: the request rate limit was the plain
+ * WebSocket's alone and now applies to every protocol.
+ */
+const DEPRECATED_NAMES: Readonly<Record<string, string>> = {
+  REQUEST_RATE_BURST: 'WS_RATE_BURST',
+  REQUEST_RATE_PER_S: 'WS_RATE_PER_S',
+};
+
 export type EnvironmentSource = Readonly<Record<string, string | undefined>>;
 
 /** Raised at boot when one or more variables are invalid; its message names each of them. */
@@ -384,7 +460,8 @@ export function loadEnvironment(source: EnvironmentSource = process.env): Enviro
   const known = Object.keys(new Environment());
   const present: Record<string, string> = {};
   for (const key of known) {
-    const value = source[key];
+    const formerName = DEPRECATED_NAMES[key];
+    const value = source[key] || (formerName === undefined ? undefined : source[formerName]);
     if (value !== undefined && value !== '') present[key] = value;
   }
   const env = plainToInstance(Environment, present);

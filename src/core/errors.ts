@@ -24,6 +24,11 @@ export const ErrorCode = {
   BrokerRefused: 'broker_refused',
   /** The connection asked too much too fast; the same request may succeed later. */
   RateLimited: 'rate_limited',
+  /**
+   * The connection did not subscribe successfully within `AUTH_DEADLINE_S` of opening; it is
+   * closed. Connect again and subscribe sooner.
+   */
+  AuthDeadline: 'auth_deadline',
   /** A limit of the node was reached (bindings per connection, …); the request changed nothing. */
   LimitExceeded: 'limit_exceeded',
   /** An unexpected failure inside Blackhole. */
@@ -122,6 +127,13 @@ export class RateLimitedError extends GatewayError {
   constructor(message: string) {
     super(ErrorCode.RateLimited, message, true);
     this.name = 'RateLimitedError';
+  }
+}
+
+export class AuthDeadlineError extends GatewayError {
+  constructor() {
+    super(ErrorCode.AuthDeadline, 'authentication deadline');
+    this.name = 'AuthDeadlineError';
   }
 }
 

@@ -9,6 +9,11 @@ export interface Session {
   /** Unique, unguessable id of the connection. */
   readonly id: string;
   /**
+   * The client's address (`TRUSTED_PROXIES` decides whether `X-Forwarded-For` names it):
+   * Crossbar lookups are budgeted per address as well as per connection.
+   */
+  readonly clientAddress?: string;
+  /**
    * Sends one delivery: called once per delivery with every subscription of the session it
    * matched, in subscription order. Transports decide what a match is worth: socket.io clients
    * get the delivery once (Kazoo 3.x), Kazoo 4.x clients one frame per match (Kazoo 4.3).

@@ -1,4 +1,6 @@
 import { Module } from '@nestjs/common';
+import { AuthDeadlines } from './admission/auth-deadline';
+import { ConnectionAdmission } from './admission/connection-admission';
 import { EventProtocol } from './event-protocol/event-protocol';
 import { LegacySocketIoServer } from './socket-io-legacy/legacy-socket-io.server';
 import { SocketIoGateway } from './socket-io/socket-io.gateway';
@@ -7,7 +9,15 @@ import { WsGateway } from './ws/ws.gateway';
 
 /** Client-facing transports. Each translates frames into core calls and nothing more. */
 @Module({
-  providers: [EventProtocol, SocketIoGateway, LegacySocketIoServer, WsGateway, TransportRouter],
-  exports: [SocketIoGateway, LegacySocketIoServer, WsGateway],
+  providers: [
+    ConnectionAdmission,
+    AuthDeadlines,
+    EventProtocol,
+    SocketIoGateway,
+    LegacySocketIoServer,
+    WsGateway,
+    TransportRouter,
+  ],
+  exports: [ConnectionAdmission, SocketIoGateway, LegacySocketIoServer, WsGateway],
 })
 export class GatewaysModule {}

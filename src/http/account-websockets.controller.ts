@@ -142,6 +142,7 @@ export class AccountWebsocketsController {
         case ErrorCode.InvalidBinding:
         case ErrorCode.BrokerRefused:
         case ErrorCode.LimitExceeded:
+        case ErrorCode.AuthDeadline:
         case ErrorCode.Internal:
           break;
       }

@@ -4,6 +4,10 @@ import { AmqpHealth, type AmqpStatus } from '../amqp/amqp-health';
 import { CrossbarClient } from '../auth/crossbar.client';
 import { EventStats } from '../core/events/event-stats';
 import { SubscriptionRegistry } from '../core/subscriptions/subscription.registry';
+import {
+  ConnectionAdmission,
+  type ConnectionCounts,
+} from '../gateways/admission/connection-admission';
 
 export interface HealthBody {
   status: 'ok' | 'unavailable';
@@ -13,6 +17,8 @@ export interface HealthBody {
   events: Record<string, number>;
   /** Crossbar requests in flight and waiting for a slot, and requests refused as busy since boot. */
   crossbar: { in_flight: number; queued: number; refused_busy: number };
+  /** Open connections on every protocol, and handshakes refused by the connection caps. */
+  connections: ConnectionCounts;
 }
 
 /** For load balancers and orchestrators: 200 while consuming from RabbitMQ, 503 otherwise. */
@@ -23,6 +29,7 @@ export class HealthController {
     private readonly registry: SubscriptionRegistry,
     private readonly stats: EventStats,
     private readonly crossbar: CrossbarClient,
+    private readonly admission: ConnectionAdmission,
   ) {}
 
   @Get()
@@ -37,6 +44,7 @@ export class HealthController {
       subscriptions: this.registry.subscriptionCount,
       events: this.stats.snapshot(),
       crossbar: crossbarLoad(this.crossbar),
+      connections: this.admission.counts(),
     };
   }
 }

@@ -28,6 +28,8 @@ export interface ConnectOptions {
   /** More event names a v2 client must listen for (v4 clients record every event). */
   readonly watch?: readonly string[];
   readonly timeoutMs?: number;
+  /** Request headers of the handshake (`X-Forwarded-For`, …). */
+  readonly headers?: Record<string, string>;
   /** `['websocket']` unless told; `['polling']` keeps the client on long-polling. */
   readonly transports?: readonly ('websocket' | 'polling')[];
   /** Certificate to trust on an https URL. */
@@ -74,7 +76,7 @@ export class EventClient {
   static async connect(
     version: ClientVersion,
     url: string,
-    { watch = [], timeoutMs = 5000, transports = ['websocket'], ca }: ConnectOptions = {},
+    { watch = [], timeoutMs = 5000, headers, transports = ['websocket'], ca }: ConnectOptions = {},
   ): Promise<EventClient> {
     const options = {
       transports: [...transports],
@@ -82,6 +84,7 @@ export class EventClient {
       upgrade: false,
       forceNew: true,
       reconnection: false,
+      extraHeaders: headers,
       ...(ca !== undefined ? { ca } : {}),
     };
     const socket: RawSocket = version === 'v4' ? ioV4(url, options) : ioV2(url, options);

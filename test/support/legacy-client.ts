@@ -19,6 +19,8 @@ export interface LegacyConnectOptions {
   readonly autoPong?: boolean;
   /** Certificate to trust on an https URL. */
   readonly ca?: string;
+  /** Request headers of the handshake (`X-Forwarded-For`, …). */
+  readonly headers?: Record<string, string>;
 }
 
 /** The bindings Kazoo-Popup subscribes to, in its order. */
@@ -80,9 +82,11 @@ export class LegacyClient {
     transport: LegacyTransport,
     options: LegacyConnectOptions = {},
   ): Promise<LegacyClient> {
-    const { body: handshake } = await httpRequest(`${url}/socket.io/1/?t=${Date.now()}`, {
+    const { status, body: handshake } = await httpRequest(`${url}/socket.io/1/?t=${Date.now()}`, {
       ca: options.ca,
+      headers: options.headers,
     });
+    if (status !== 200) throw new Error(`0.9 handshake refused: ${status} ${handshake}`);
     const client = new LegacyClient(url, handshake.split(':')[0], handshake, transport, options.ca);
     client.answerHeartbeats = options.answerHeartbeats ?? true;
     if (transport === 'websocket') await client.openWebSocket(options);
@@ -262,7 +266,10 @@ export class LegacyClient {
     this.received.push(packet);
     this.receivedAt.push(Date.now());
     if (packet === '0::') this.closedFlag = true;
-    if (packet === '2::' && this.answerHeartbeats) void this.sendPacket('2::');
+    // A heartbeat answer that finds the server gone (a poll answered as it shut down) is moot.
+    if (packet === '2::' && this.answerHeartbeats && !this.closedFlag) {
+      this.sendPacket('2::').catch(() => undefined);
+    }
     const event = parseEvent(packet);
     if (event) this.events.push(event);
     const ready = this.waiters.filter((w) => w.match(packet));

@@ -56,7 +56,10 @@ export class Stack {
   }
 
   /** A plain-WebSocket client of Kazoo 4.x's protocol (monster-ui's). */
-  async connectWs(path = '/', options?: { autoPong?: boolean }): Promise<KazooWsClient> {
+  async connectWs(
+    path = '/',
+    options?: { autoPong?: boolean; headers?: Record<string, string> },
+  ): Promise<KazooWsClient> {
     const client = await KazooWsClient.connect(this.gateway.url, path, {
       ca: this.gateway.ca,
       ...options,

@@ -46,11 +46,18 @@ export class KazooWsClient {
       autoPong = true,
       timeoutMs = 5000,
       ca,
-    }: { autoPong?: boolean; timeoutMs?: number; ca?: string } = {},
+      headers,
+    }: {
+      autoPong?: boolean;
+      timeoutMs?: number;
+      ca?: string;
+      headers?: Record<string, string>;
+    } = {},
   ): Promise<KazooWsClient> {
     // Without autoPong the client ignores the server's pings, as a dead peer would.
     const socket = new WebSocket(`${url.replace(/^http/, 'ws')}${path}`, {
       autoPong,
+      headers,
       ...(ca !== undefined ? { ca } : {}),
     });
     await new Promise<void>((resolve, reject) => {

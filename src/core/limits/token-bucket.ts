@@ -18,12 +18,22 @@ export class TokenBucket {
 
   /** Takes one token; false when none is left. */
   take(): boolean {
+    this.refill();
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  /** True when the bucket holds all it can: it is as good as a new one. */
+  isFull(): boolean {
+    this.refill();
+    return this.tokens >= this.capacity;
+  }
+
+  private refill(): void {
     const now = this.now();
     const refill = ((now - this.updatedAt) / 1000) * this.refillPerSecond;
     this.tokens = Math.min(this.capacity, this.tokens + refill);
     this.updatedAt = now;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
   }
 }

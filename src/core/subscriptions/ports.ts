@@ -23,14 +23,20 @@ export interface TokenIdentity {
   readonly exp?: number;
 }
 
+/** The connection asking; a `Session` is one. */
+export interface Requester {
+  /** Where the connection comes from: its address shares one budget of Crossbar lookups. */
+  readonly clientAddress?: string;
+}
+
 /**
  * Decides whether a token may watch an account. Throws `GatewayError`s on refusal. `requester`
- * (the connection asking) is charged for questions that need Crossbar, so one connection cannot
- * make it answer without bound.
+ * (the connection asking) and its address are charged for questions that need Crossbar, so
+ * neither one connection nor many from one address can make it answer without bound.
  */
 export interface AccountAuthorizer {
-  authenticate(token: string, requester?: object): Promise<TokenIdentity>;
-  authorize(token: string, accountId: string, requester?: object): Promise<TokenIdentity>;
+  authenticate(token: string, requester?: Requester): Promise<TokenIdentity>;
+  authorize(token: string, accountId: string, requester?: Requester): Promise<TokenIdentity>;
   /**
    * Asks Crossbar again, whatever is cached, whether the token may still watch the account (`*`:
    * is still a superduper admin's). Throws `TokenInvalidError` (revoked, expired),

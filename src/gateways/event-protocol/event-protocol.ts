@@ -83,7 +83,7 @@ export class EventProtocol {
       });
       return { ack: { status: 'success', data: result } };
     } catch (thrown) {
-      return this.failure(thrown);
+      return this.refusal(thrown);
     }
   }
 
@@ -91,8 +91,11 @@ export class EventProtocol {
     this.subscriptions.disconnect(session);
   }
 
-  /** A failure is reported both ways 3.x clients listen for: the event, and the ack if any. */
-  private failure(thrown: unknown): EventOutcome {
+  /**
+   * A failure is reported both ways 3.x clients listen for: the event, and the ack if any.
+   * Transports use it for what they refuse themselves (rate limit, deadline).
+   */
+  refusal(thrown: unknown): EventOutcome & { failure: EventFailure } {
     const error = toGatewayError(thrown);
     if (!(thrown instanceof GatewayError)) {
       this.logger.error(

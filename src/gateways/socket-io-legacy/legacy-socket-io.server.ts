@@ -7,6 +7,10 @@ import { OriginPolicy } from '../../config/origin-policy';
 import { secretTag } from '../../core/secret-tag';
 import { rawText } from '../raw-text';
 import { EventStats } from '../../core/events/event-stats';
+import { AuthDeadlineError, RateLimitedError } from '../../core/errors';
+import { TokenBucket } from '../../core/limits/token-bucket';
+import { AuthDeadlines } from '../admission/auth-deadline';
+import { ConnectionAdmission } from '../admission/connection-admission';
 import { EventProtocol } from '../event-protocol/event-protocol';
 import {
   DISCONNECT,
@@ -55,6 +59,8 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
     private readonly protocol: EventProtocol,
     private readonly env: Environment,
     stats: EventStats,
+    private readonly admission: ConnectionAdmission,
+    private readonly deadlines: AuthDeadlines,
   ) {
     this.outboundLimit = {
       maxOutboundBytes: env.MAX_OUTBOUND_BYTES,
@@ -108,7 +114,7 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
     this.corsHeaders(request, response);
     if (!this.originAllowed(request)) return this.answer(response, 403, 'origin not allowed');
     if (request.method === 'OPTIONS') return this.answer(response, 204, '');
-    if (transport === undefined) return this.handshake(url, request, response);
+    if (transport === undefined) return this.handshake(request, url, response);
     if (transport !== 'xhr-polling') return this.answer(response, 200, TRANSPORT_NOT_SUPPORTED);
     const session = sid === undefined ? undefined : this.sessions.get(sid);
     if (!session) return this.answer(response, 200, NOT_HANDSHAKEN);
@@ -155,13 +161,31 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
     });
   }
 
-  private handshake(url: URL, request: IncomingMessage, response: ServerResponse): void {
-    const session = new LegacySession((closed) => this.forget(closed), this.outboundLimit, {
-      protocol: 'socket.io-0.9',
-      source: request.socket.remoteAddress,
-      connectedAt: Date.now(),
-    });
+  /**
+   * A session counts as a connection from its handshake until it ends, whichever transport
+   * carries it: the WebSocket upgrade of a session already counted is not counted again.
+   */
+  private handshake(request: IncomingMessage, url: URL, response: ServerResponse): void {
+    const admission = this.admission.admit(request);
+    if (!admission.admitted) {
+      return this.answer(response, admission.refusal.status, admission.refusal.message);
+    }
+    const session = new LegacySession(
+      (closed) => this.forget(closed),
+      this.outboundLimit,
+      admission.ticket,
+      new TokenBucket(this.env.REQUEST_RATE_BURST, this.env.REQUEST_RATE_PER_S),
+      {
+        protocol: 'socket.io-0.9',
+        source: admission.ticket.clientAddress,
+        connectedAt: Date.now(),
+      },
+    );
     this.sessions.set(session.id, session);
+    session.deadline = this.deadlines.watch(() => {
+      const { failure } = this.protocol.refusal(new AuthDeadlineError());
+      session.closeWith([eventPacket(failure.event, failure.payload), DISCONNECT]);
+    });
     const body = `${session.id}:${this.env.LEGACY_TIMEOUT_S}:${this.env.LEGACY_CLOSE_TIMEOUT_S}:${TRANSPORTS}`;
     const jsonp = url.searchParams.get('jsonp');
     if (jsonp !== null && /^\d+$/.test(jsonp)) {
@@ -250,6 +274,15 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
   private async receiveEvent(session: LegacySession, packet: LegacyPacket): Promise<void> {
     // A plain id asks for an immediate, empty acknowledgement.
     if (packet.id !== undefined && !packet.ackWithData) session.write(ackPacket(packet.id));
+    // Every event packet costs a token, however many one polling POST carries.
+    if (!session.requests.take()) {
+      const { ack, failure } = this.protocol.refusal(
+        new RateLimitedError('too many requests; retry later'),
+      );
+      session.write(eventPacket(failure.event, failure.payload));
+      if (packet.id !== undefined && packet.ackWithData) session.write(ackPacket(packet.id, [ack]));
+      return;
+    }
     let parsed: unknown;
     try {
       parsed = JSON.parse(packet.data);
@@ -277,6 +310,7 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
     const body = Array.isArray(event.args) ? (event.args as unknown[])[0] : event.args;
     const { ack, failure } = await this.protocol.handle(session, action, body);
     if (failure) session.write(eventPacket(failure.event, failure.payload));
+    if (action === 'subscribe' && ack.status === 'success') session.deadline?.clear();
     if (packet.id !== undefined && packet.ackWithData) session.write(ackPacket(packet.id, [ack]));
   }
 
@@ -301,6 +335,8 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
 
   private forget(session: LegacySession): void {
     this.sessions.delete(session.id);
+    session.deadline?.clear();
+    session.ticket?.release();
     this.protocol.disconnect(session);
   }
 

@@ -2,8 +2,11 @@ import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { WebSocket } from 'ws';
 import type { GatewayError } from '../../core/errors';
+import { TokenBucket } from '../../core/limits/token-bucket';
 import type { EventMatch, Session, SessionOrigin } from '../../core/session';
 import { authorizationLostEvent } from '../event-protocol/event-protocol';
+import type { DeadlineWatch } from '../admission/auth-deadline';
+import type { ConnectionTicket } from '../admission/connection-admission';
 import type { LegacyTransport } from './legacy-liveness';
 import {
   SLOW_CONSUMER_CLOSE_CODE,
@@ -44,15 +47,26 @@ export class LegacySession implements Session {
   lastSeen = Date.now();
   closed = false;
 
+  /** Cleared by the first successful subscribe; until then the session is on notice. */
+  deadline: DeadlineWatch | undefined;
+
   constructor(
     private readonly onClose: (session: LegacySession) => void,
     private readonly limit: OutboundLimit,
+    /** The session's place in the connection count, released when it ends. */
+    readonly ticket?: ConnectionTicket,
+    /** Subscribe and unsubscribe requests the session may still make (`REQUEST_RATE_*`). */
+    readonly requests: TokenBucket = new TokenBucket(100, 10),
     readonly origin?: SessionOrigin,
   ) {}
 
   /** Packets waiting for a poll, or what the WebSocket has not sent yet. */
   get unsentBytes(): number {
     return this.bufferedBytes + (this.socket?.bufferedAmount ?? 0);
+  }
+
+  get clientAddress(): string | undefined {
+    return this.ticket?.clientAddress;
   }
 
   get transport(): LegacyTransport | undefined {
@@ -149,6 +163,17 @@ export class LegacySession implements Session {
       }
     });
     this.flush();
+  }
+
+  /**
+   * Sends `packets` as the session's last words, then closes it: over the WebSocket, or as the
+   * answer to a pending poll (a polling client not polling now never reads them).
+   */
+  closeWith(packets: readonly string[]): void {
+    if (this.closed) return;
+    if (this.socket) for (const packet of packets) this.socket.send(packet);
+    else if (this.poll) this.answerPoll([...this.buffer.splice(0), ...packets]);
+    this.close();
   }
 
   /** Ends the session without a closing handshake, which a dead peer would never complete. */

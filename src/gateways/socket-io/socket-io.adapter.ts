@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { Logger, type INestApplicationContext } from '@nestjs/common';
 import { IoAdapter } from '@nestjs/platform-socket.io';
 import type { MessageMappingProperties } from '@nestjs/websockets';
@@ -5,6 +6,18 @@ import { firstValueFrom, type Observable } from 'rxjs';
 import type { Server, ServerOptions, Socket } from 'socket.io';
 import { Environment } from '../../config/environment';
 import { OriginPolicy } from '../../config/origin-policy';
+import { ConnectionAdmission } from '../admission/connection-admission';
+
+/** What engine.io tells of a handshake it gave up on after `allowRequest` let it through. */
+interface EngineConnectionError {
+  readonly req: IncomingMessage;
+}
+
+/** The engine.io connection of a handshake: its request, and `close` once it is over. */
+interface EngineConnection {
+  readonly request: IncomingMessage;
+  once(event: 'close', listener: () => void): void;
+}
 
 /**
  * socket.io on the application's HTTP server, with the frame limit and the allowed origins
@@ -21,6 +34,7 @@ export class GatewayIoAdapter extends IoAdapter {
 
   override createIOServer(port: number, options?: ServerOptions): Server {
     const env = this.app.get(Environment);
+    const admission = this.app.get(ConnectionAdmission);
     const origins = new OriginPolicy(env.CORS_ORIGINS);
     const serverOptions: Partial<ServerOptions> = {
       ...options,
@@ -35,13 +49,48 @@ export class GatewayIoAdapter extends IoAdapter {
           methods: ['GET', 'POST'],
         });
       },
-      // A page of another origin is turned away at the handshake, over polling or WebSocket.
+      // A client that never joins a namespace is dropped as one that never subscribes is.
+      connectTimeout: env.AUTH_DEADLINE_S * 1000,
+      // Only handshakes come here (a request with a sid belongs to a connection already
+      // counted). A page of another origin, or a connection past MAX_CONNECTIONS or
+      // MAX_CONNECTIONS_PER_IP, is turned away before engine.io does any work: HTTP 403 whose
+      // JSON body carries the message, which clients see as a `connect_error`.
       allowRequest: (request, callback) => {
-        const allowed = origins.allows(request.headers.origin, request.headers.host);
-        callback(allowed ? null : 'origin not allowed', allowed);
+        if (!origins.allows(request.headers.origin, request.headers.host)) {
+          callback('origin not allowed', false);
+          return;
+        }
+        const admitted = admission.admit(request);
+        if (!admitted.admitted) {
+          callback(admitted.refusal.message, false);
+          return;
+        }
+        const { ticket } = admitted;
+        // A handshake that fails after this (a WebSocket upgrade that never completes) leaves
+        // no engine.io connection behind: the TCP socket's end releases it instead.
+        const releaseUnclaimed = (): void => ticket.release();
+        request.socket.once('close', releaseUnclaimed);
+        claims.set(request, () => request.socket.off('close', releaseUnclaimed));
+        callback(null, true);
       },
     };
-    return super.createIOServer(port, serverOptions) as Server;
+    const claims = new WeakMap<IncomingMessage, () => void>();
+    const server = super.createIOServer(port, serverOptions) as Server;
+    // Counted from the handshake until engine.io closes the connection, polling included.
+    server.engine.on('connection', (connection: EngineConnection) => {
+      const claim = claims.get(connection.request);
+      const ticket = admission.ticketOf(connection.request);
+      if (!claim || !ticket) return;
+      claim();
+      claims.delete(connection.request);
+      connection.once('close', () => ticket.release());
+    });
+    server.engine.on('connection_error', ({ req }: EngineConnectionError) => {
+      if (!claims.has(req)) return;
+      claims.delete(req);
+      admission.ticketOf(req)?.release();
+    });
+    return server;
   }
 
   /**

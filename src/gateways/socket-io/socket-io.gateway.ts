@@ -7,7 +7,11 @@ import {
 } from '@nestjs/websockets';
 import type { Server, Socket } from 'socket.io';
 import { Environment } from '../../config/environment';
+import { AuthDeadlineError, RateLimitedError } from '../../core/errors';
 import { EventStats } from '../../core/events/event-stats';
+import { TokenBucket } from '../../core/limits/token-bucket';
+import { AuthDeadlines } from '../admission/auth-deadline';
+import { ConnectionAdmission } from '../admission/connection-admission';
 import { EventProtocol, type EventAck, type EventAction } from '../event-protocol/event-protocol';
 import type { TransportLoad } from '../transport-load';
 import { SocketIoBroadcast, SocketIoSession, unsentBytesOf } from './socket-io.session';
@@ -48,6 +52,8 @@ export class SocketIoGateway implements OnGatewayInit, OnGatewayConnection, OnGa
     private readonly protocol: EventProtocol,
     private readonly env: Environment,
     private readonly stats: EventStats,
+    private readonly admission: ConnectionAdmission,
+    private readonly deadlines: AuthDeadlines,
   ) {}
 
   afterInit(server: Server): void {
@@ -73,22 +79,42 @@ export class SocketIoGateway implements OnGatewayInit, OnGatewayConnection, OnGa
   }
 
   handleConnection(socket: Socket): void {
-    (socket.data as SessionData).session = new SocketIoSession(socket, this.broadcast);
+    const session = this.sessionOf(socket);
+    session.deadline = this.deadlines.watch(() => {
+      const { payload } = this.protocol.refusal(new AuthDeadlineError()).failure;
+      socket.emit('error', payload);
+      socket.disconnect(true);
+    });
     socket.on('subscribe', this.onSubscribe);
     socket.on('unsubscribe', this.onUnsubscribe);
   }
 
   handleDisconnect(socket: Socket): void {
     const session = (socket.data as SessionData).session;
-    if (session) this.protocol.disconnect(session);
+    if (!session) return;
+    session.deadline?.clear();
+    this.protocol.disconnect(session);
   }
 
   private async handle(socket: Socket, action: EventAction, body: unknown): Promise<EventAck> {
-    const data = socket.data as SessionData;
-    data.session ??= new SocketIoSession(socket, this.broadcast);
-    const { ack, failure } = await this.protocol.handle(data.session, action, body);
+    const session = this.sessionOf(socket);
+    const { ack, failure } = session.requests.take()
+      ? await this.protocol.handle(session, action, body)
+      : this.protocol.refusal(new RateLimitedError('too many requests; retry later'));
     if (failure) socket.emit(failure.event, failure.payload);
+    if (action === 'subscribe' && ack.status === 'success') session.deadline?.clear();
     return ack;
+  }
+
+  private sessionOf(socket: Socket): SocketIoSession {
+    const data = socket.data as SessionData;
+    data.session ??= new SocketIoSession(
+      socket,
+      this.broadcast,
+      new TokenBucket(this.env.REQUEST_RATE_BURST, this.env.REQUEST_RATE_PER_S),
+      this.admission.ticketOf(socket.request)?.clientAddress,
+    );
+    return data.session;
   }
 }
 

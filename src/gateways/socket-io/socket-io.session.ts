@@ -8,6 +8,8 @@ import type {
   SessionOrigin,
 } from '../../core/session';
 import { authorizationLostEvent } from '../event-protocol/event-protocol';
+import type { TokenBucket } from '../../core/limits/token-bucket';
+import type { DeadlineWatch } from '../admission/auth-deadline';
 import {
   SLOW_CONSUMER_ERROR,
   WriteBufferGauge,
@@ -89,9 +91,15 @@ export class SocketIoSession implements Session {
   private gauge: WriteBufferGauge | undefined;
   private slow = false;
 
+  /** Cleared by the first successful subscribe; until then the connection is on notice. */
+  deadline: DeadlineWatch | undefined;
+
   constructor(
     private readonly socket: Socket,
     readonly group: SocketIoBroadcast,
+    /** Subscribe and unsubscribe requests the connection may still make (`REQUEST_RATE_*`). */
+    readonly requests: TokenBucket,
+    readonly clientAddress?: string,
   ) {}
 
   /** socket.io's own id: random and unguessable, and the name of the socket's own room. */

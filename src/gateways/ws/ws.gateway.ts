@@ -8,15 +8,26 @@ import { rawText } from '../raw-text';
 import {
   BadRequestError,
   GatewayError,
+  RateLimitedError,
   TokenRequiredError,
   toGatewayError,
 } from '../../core/errors';
+import { AuthDeadlines } from '../admission/auth-deadline';
+import {
+  ConnectionAdmission,
+  refuseUpgrade,
+  type ConnectionTicket,
+} from '../admission/connection-admission';
 import { EventStats } from '../../core/events/event-stats';
 import { TokenBucket } from '../../core/limits/token-bucket';
 import { SubscriptionService } from '../../core/subscriptions/subscription.service';
 import type { TransportLoad } from '../transport-load';
 import { FrameError, newRequestId, parseKazooRequest, type KazooRequest } from './kazoo-request';
 import { WsSession, type OutboundLimit } from './ws.session';
+
+/** Close code and reason for a connection that did not subscribe within `AUTH_DEADLINE_S`. */
+export const AUTH_DEADLINE_CLOSE_CODE = 4001;
+export const AUTH_DEADLINE_REASON = 'authentication deadline';
 
 /** Kazoo 4.x's reply frame (spec §3.5). */
 type ReplyFrame =
@@ -47,6 +58,8 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown 
     private readonly subscriptions: SubscriptionService,
     private readonly env: Environment,
     stats: EventStats,
+    private readonly admission: ConnectionAdmission,
+    private readonly deadlines: AuthDeadlines,
   ) {
     this.outboundLimit = {
       maxOutboundBytes: env.MAX_OUTBOUND_BYTES,
@@ -85,7 +98,15 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown 
       socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
       return;
     }
-    this.server.handleUpgrade(request, socket, head, (ws) => this.accept(ws, request));
+    const admission = this.admission.admit(request);
+    if (!admission.admitted) {
+      socket.end(refuseUpgrade(admission.refusal));
+      return;
+    }
+    const { ticket } = admission;
+    // The TCP socket closes however the connection ends, a failed WebSocket handshake included.
+    socket.once('close', () => ticket.release());
+    this.server.handleUpgrade(request, socket, head, (ws) => this.accept(ws, ticket));
   }
 
   onApplicationShutdown(): void {
@@ -94,14 +115,18 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown 
     this.server.close();
   }
 
-  private accept(socket: WebSocket, request: IncomingMessage): void {
+  private accept(socket: WebSocket, ticket: ConnectionTicket): void {
     const session = new WsSession(
       socket,
-      new TokenBucket(this.env.WS_RATE_BURST, this.env.WS_RATE_PER_S),
+      new TokenBucket(this.env.REQUEST_RATE_BURST, this.env.REQUEST_RATE_PER_S),
       this.outboundLimit,
-      { protocol: 'kazoo-ws', source: request.socket.remoteAddress, connectedAt: Date.now() },
+      ticket.clientAddress,
+      { protocol: 'kazoo-ws', source: ticket.clientAddress, connectedAt: Date.now() },
     );
     this.sessions.set(socket, session);
+    session.deadline = this.deadlines.watch(() =>
+      socket.close(AUTH_DEADLINE_CLOSE_CODE, AUTH_DEADLINE_REASON),
+    );
     socket.on('message', (data: RawData, isBinary: boolean) => {
       this.onFrame(session, data, isBinary).catch((error: unknown) =>
         this.logger.error(
@@ -110,7 +135,10 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown 
       );
     });
     socket.on('pong', () => (session.alive = true));
-    socket.on('close', () => this.subscriptions.disconnect(session));
+    socket.on('close', () => {
+      session.deadline?.clear();
+      this.subscriptions.disconnect(session);
+    });
     // An oversized frame or a protocol violation: ws closes the socket (1009, 1002) itself.
     socket.on('error', (error) => this.logger.debug(`session ${session.id}: ${error.message}`));
   }
@@ -145,8 +173,9 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown 
     }
   }
 
+  /** Kazoo 4.x's text, with the code every protocol uses for it. */
   private rateLimited(session: WsSession): GatewayError {
-    return new BadRequestError(`rate limiting threshold hit for ${session.id}!`);
+    return new RateLimitedError(`rate limiting threshold hit for ${session.id}!`);
   }
 
   private async execute(session: WsSession, request: KazooRequest): Promise<object> {
@@ -166,6 +195,7 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown 
           name: request.name,
           metadata: request.metadata,
         });
+        session.deadline?.clear();
         return { subscribed };
       }
       case 'unsubscribe':

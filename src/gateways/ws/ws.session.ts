@@ -10,6 +10,7 @@ import type {
   Subscription,
 } from '../../core/session';
 import { TokenBucket } from '../../core/limits/token-bucket';
+import type { DeadlineWatch } from '../admission/auth-deadline';
 import {
   SLOW_CONSUMER_CLOSE_CODE,
   SLOW_CONSUMER_REASON,
@@ -52,6 +53,8 @@ export class WsSession implements Session {
   readonly id = randomUUID();
   /** The token the connection authenticated with; later frames may leave theirs out. */
   token: string | undefined;
+  /** Cleared by the first successful subscribe; until then the connection is on notice. */
+  deadline: DeadlineWatch | undefined;
   /** Set by a pong; a connection that misses one heartbeat is dropped. */
   alive = true;
   /** Set once the connection is dropped as a slow consumer: nothing more is queued for it. */
@@ -61,6 +64,7 @@ export class WsSession implements Session {
     private readonly socket: WebSocket,
     readonly requests: TokenBucket,
     private readonly limit: OutboundLimit,
+    readonly clientAddress?: string,
     readonly origin?: SessionOrigin,
   ) {}
 
