@@ -12,6 +12,8 @@ export class EventStats {
   oversize = 0;
   /** Connections dropped because they left more than `MAX_OUTBOUND_BYTES` unsent. */
   slowConsumerDisconnects = 0;
+  /** Connections closed because a frame handler failed in a way nobody foresaw (a bug). */
+  internalErrorDisconnects = 0;
 
   snapshot(): Record<string, number> {
     return {
@@ -21,6 +23,7 @@ export class EventStats {
       malformed: this.malformed,
       oversize: this.oversize,
       slow_consumer_disconnects: this.slowConsumerDisconnects,
+      internal_error_disconnects: this.internalErrorDisconnects,
     };
   }
 }

@@ -8,6 +8,7 @@ import { secretTag } from '../../core/secret-tag';
 import { rawText } from '../raw-text';
 import { EventStats } from '../../core/events/event-stats';
 import { EventProtocol } from '../event-protocol/event-protocol';
+import { ConnectionGuard } from '../connection-guard';
 import {
   DISCONNECT,
   HEARTBEAT,
@@ -49,6 +50,7 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
   private lastHeartbeat = 0;
   /** Shared by every session: one closure, not one per session. */
   private readonly outboundLimit: OutboundLimit;
+  private readonly guard: ConnectionGuard<LegacySession>;
 
   constructor(
     private readonly protocol: EventProtocol,
@@ -62,6 +64,12 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
         this.logger.warn(`session ${secretTag(session.id)}: dropped as a slow consumer`);
       },
     };
+    this.guard = new ConnectionGuard<LegacySession>(
+      stats,
+      this.logger,
+      (session) => `session ${secretTag(session.id)}`,
+      (session) => session.closeAfterInternalError(),
+    );
     this.origins = new OriginPolicy(env.CORS_ORIGINS);
     this.websockets = new WebSocketServer({
       noServer: true,
@@ -135,9 +143,11 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
     this.websockets.handleUpgrade(request, socket, head, (ws) => {
       // Listening before `1::` goes out: a client may send the moment the socket opens
       // (Kazoo-Popup does), and ws delivers its frames only after this callback returns.
-      ws.on('message', (data: RawData, isBinary: boolean) => {
-        if (!isBinary) this.arrived(session, rawText(data));
-      });
+      ws.on('message', (data: RawData, isBinary: boolean) =>
+        this.guard.run(session, () => {
+          if (!isBinary) this.arrived(session, rawText(data));
+        }),
+      );
       // Closing the WebSocket ends the session: a 0.9 client handshakes again to reconnect.
       ws.on('close', () => session.close());
       // The session id is the session's only credential: logs name it by a tag.
@@ -179,13 +189,15 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
       }
       chunks.push(chunk);
     });
-    request.on('end', () => {
-      if (response.writableEnded) return;
-      this.answer(response, 200, '1');
-      for (const packet of decodePayload(Buffer.concat(chunks).toString('utf8'))) {
-        this.arrived(session, packet);
-      }
-    });
+    request.on('end', () =>
+      this.guard.run(session, () => {
+        if (response.writableEnded) return;
+        this.answer(response, 200, '1');
+        for (const packet of decodePayload(Buffer.concat(chunks).toString('utf8'))) {
+          this.arrived(session, packet);
+        }
+      }),
+    );
   }
 
   /** A packet came in: the client is alive now, and the packet waits for those before it. */
@@ -193,11 +205,7 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
     session.lastSeen = Date.now();
     session
       .enqueue(() => this.receive(session, text))
-      .catch((error: unknown) =>
-        this.logger.error(
-          `session ${secretTag(session.id)}: ${error instanceof Error ? error.stack : String(error)}`,
-        ),
-      );
+      .catch((error: unknown) => this.guard.fail(session, error));
   }
 
   private async receive(session: LegacySession, text: string): Promise<void> {

@@ -9,6 +9,7 @@ import type { Server, Socket } from 'socket.io';
 import { Environment } from '../../config/environment';
 import { EventStats } from '../../core/events/event-stats';
 import { EventProtocol, type EventAck, type EventAction } from '../event-protocol/event-protocol';
+import { ConnectionGuard, INTERNAL_ERROR } from '../connection-guard';
 import { SocketIoBroadcast, SocketIoSession } from './socket-io.session';
 
 interface SessionData {
@@ -28,25 +29,28 @@ interface SessionData {
 export class SocketIoGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect {
   private readonly logger = new Logger(SocketIoGateway.name);
   private broadcast!: SocketIoBroadcast;
+  private readonly guard: ConnectionGuard<Socket>;
   /**
    * One listener per action for every socket: socket.io calls it with the socket as `this`.
    * `@SubscribeMessage` would bind a handler, a closure and its context per socket and action,
    * a tenth of what an idle connection costs.
    */
-  private readonly onSubscribe = socketListener(
-    (socket, body) => this.handle(socket, 'subscribe', body),
-    (error) => this.logger.error(`subscribe failed: ${String(error)}`),
-  );
-  private readonly onUnsubscribe = socketListener(
-    (socket, body) => this.handle(socket, 'unsubscribe', body),
-    (error) => this.logger.error(`unsubscribe failed: ${String(error)}`),
-  );
+  private readonly onSubscribe: (this: Socket, ...args: unknown[]) => void;
+  private readonly onUnsubscribe: (this: Socket, ...args: unknown[]) => void;
 
   constructor(
     private readonly protocol: EventProtocol,
     private readonly env: Environment,
     private readonly stats: EventStats,
-  ) {}
+  ) {
+    this.guard = socketIoGuard(stats, this.logger);
+    this.onSubscribe = socketListener(this.guard, (socket, body) =>
+      this.handle(socket, 'subscribe', body),
+    );
+    this.onUnsubscribe = socketListener(this.guard, (socket, body) =>
+      this.handle(socket, 'unsubscribe', body),
+    );
+  }
 
   afterInit(server: Server): void {
     this.broadcast = new SocketIoBroadcast(server, {
@@ -81,17 +85,37 @@ export class SocketIoGateway implements OnGatewayInit, OnGatewayConnection, OnGa
 }
 
 /**
+ * The last-resort guard of socket.io connections: `error` `{code: 'internal'}`, then a server
+ * disconnect. Shared by the gateway's listeners and `GatewayIoAdapter`'s.
+ */
+export function socketIoGuard(stats: EventStats, logger: Logger): ConnectionGuard<Socket> {
+  return new ConnectionGuard<Socket>(
+    stats,
+    logger,
+    (socket) => `socket ${socket.id}`,
+    (socket) => {
+      socket.emit('error', INTERNAL_ERROR);
+      socket.disconnect(true);
+    },
+  );
+}
+
+/**
  * A listener shared by every socket, which socket.io calls with the socket as `this`: the
  * payload first, the client's acknowledgement callback last when it passed one.
  */
 function socketListener(
+  guard: ConnectionGuard<Socket>,
   handle: (socket: Socket, body: unknown) => Promise<EventAck>,
-  failed: (error: unknown) => void,
 ): (this: Socket, ...args: unknown[]) => void {
   return function (this: Socket, ...args: unknown[]): void {
-    const last = args[args.length - 1];
-    const ack = typeof last === 'function' ? (last as (response: EventAck) => void) : undefined;
-    const body = ack && args.length === 1 ? undefined : args[0];
-    handle(this, body).then((response) => ack?.(response), failed);
+    const socket = this;
+    guard.run(socket, async () => {
+      const last = args[args.length - 1];
+      const ack = typeof last === 'function' ? (last as (response: EventAck) => void) : undefined;
+      const body = ack && args.length === 1 ? undefined : args[0];
+      const response = await handle(socket, body);
+      ack?.(response);
+    });
   };
 }

@@ -3,6 +3,7 @@ import type { WebSocket } from 'ws';
 import type { KazooMessage } from '../../core/families/event-family';
 import type { EventMatch, OutboundEvent, Session, Subscription } from '../../core/session';
 import { TokenBucket } from '../../core/limits/token-bucket';
+import { INTERNAL_ERROR_CLOSE_CODE, INTERNAL_ERROR_REASON } from '../connection-guard';
 import {
   SLOW_CONSUMER_CLOSE_CODE,
   SLOW_CONSUMER_REASON,
@@ -54,6 +55,12 @@ export class WsSession implements Session {
     if (this.slow || this.socket.readyState !== this.socket.OPEN) return;
     this.socket.send(JSON.stringify(frame));
     this.checkOutbound();
+  }
+
+  /** Called by the gateway's guard once a frame handler failed unexpectedly. */
+  closeAfterInternalError(): void {
+    // A closing socket takes no more writes (`readyState` is no longer OPEN).
+    this.socket.close(INTERNAL_ERROR_CLOSE_CODE, INTERNAL_ERROR_REASON);
   }
 
   /**
