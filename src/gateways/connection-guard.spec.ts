@@ -12,7 +12,12 @@ describe('ConnectionGuard', () => {
     const stats = new EventStats();
     const errors: string[] = [];
     const logger = { error: (line: string) => errors.push(line) } as unknown as Logger;
-    const guard = new ConnectionGuard<FakeConnection>(stats, logger, (c) => `conn ${c.name}`, close);
+    const guard = new ConnectionGuard<FakeConnection>(
+      stats,
+      logger,
+      (c) => `conn ${c.name}`,
+      close,
+    );
     const failing: FakeConnection = { name: 'failing', closes: 0 };
     const bystander: FakeConnection = { name: 'bystander', closes: 0 };
     return { stats, errors, guard, failing, bystander };
