@@ -62,12 +62,17 @@ export interface CloseInfo {
 export class RawSocket {
   readonly messages: string[] = [];
   closeInfo: CloseInfo | undefined;
+  /** Answers keep-alives (engine.io's `2` ping) the moment they come. */
+  autoReply: ((message: string) => string | undefined) | undefined;
   private readonly listeners = new Set<() => void>();
 
   private constructor(private readonly socket: WebSocket) {
     socket.on('message', (data: RawData) => {
       const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
-      this.messages.push(bytes.toString('utf8'));
+      const text = bytes.toString('utf8');
+      this.messages.push(text);
+      const reply = this.autoReply?.(text);
+      if (reply !== undefined) this.send(reply);
       this.listeners.forEach((listener) => listener());
     });
     socket.on('close', (code, reason) => {
