@@ -222,7 +222,7 @@ export const anyJson: fc.Arbitrary<unknown> = fc.jsonValue({ maxDepth: 3 });
 
 /** Arrays or objects nested far deeper than any handler expects. */
 export const deeplyNested: fc.Arbitrary<unknown> = fc
-  .tuple(fc.integer({ min: 10, max: 1500 }), fc.boolean())
+  .tuple(fc.integer({ min: 10, max: 600 }), fc.boolean())
   .map(([depth, asObject]) => {
     let value: unknown = 'core';
     for (let i = 0; i < depth; i++) value = asObject ? { a: value } : [value];

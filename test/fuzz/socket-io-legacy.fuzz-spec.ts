@@ -28,7 +28,11 @@ interface LegacyConnection {
   readonly messages: string[];
   /** Sends a WebSocket frame, or POSTs a body. */
   send(frame: string | Buffer, binary: boolean): Promise<void>;
-  waitFor(match: (packet: string) => boolean, from: number, timeoutMs?: number): Promise<string | 'closed'>;
+  waitFor(
+    match: (packet: string) => boolean,
+    from: number,
+    timeoutMs?: number,
+  ): Promise<string | 'closed'>;
   close(): void;
 }
 
@@ -62,7 +66,9 @@ class PollingConnection implements LegacyConnection {
   private constructor(private readonly endpoint: string) {}
 
   static async open(url: string): Promise<PollingConnection> {
-    const connection = new PollingConnection(`${url}/socket.io/1/xhr-polling/${await handshake(url)}`);
+    const connection = new PollingConnection(
+      `${url}/socket.io/1/xhr-polling/${await handshake(url)}`,
+    );
     connection.pollForever();
     await connection.waitFor((packet) => packet === '1::', 0);
     return connection;
@@ -74,13 +80,20 @@ class PollingConnection implements LegacyConnection {
 
   async send(frame: string | Buffer): Promise<void> {
     if (this.closed) return;
-    const response = await fetch(this.endpoint, { method: 'POST', body: frame });
+    const response = await fetch(this.endpoint, {
+      method: 'POST',
+      body: typeof frame === 'string' ? frame : new Uint8Array(frame),
+    });
     const text = await response.text();
     // 413: over MAX_FRAME_BYTES; 7:::1+0: the session is gone.
     if (response.status !== 200 || text === NOT_HANDSHAKEN) this.end();
   }
 
-  waitFor(match: (packet: string) => boolean, from: number, timeoutMs = 5000): Promise<string | 'closed'> {
+  waitFor(
+    match: (packet: string) => boolean,
+    from: number,
+    timeoutMs = 5000,
+  ): Promise<string | 'closed'> {
     const check = (): string | 'closed' | undefined =>
       this.messages.slice(from).find(match) ?? (this.closed ? 'closed' : undefined);
     const now = check();
@@ -95,7 +108,11 @@ class PollingConnection implements LegacyConnection {
       };
       const timer = setTimeout(() => {
         this.listeners.delete(listener);
-        reject(new Error(`no answer within ${timeoutMs} ms; last: ${this.messages.slice(-3).join(' | ')}`));
+        reject(
+          new Error(
+            `no answer within ${timeoutMs} ms; last: ${this.messages.slice(-3).join(' | ')}`,
+          ),
+        );
       }, timeoutMs);
       this.listeners.add(listener);
     });
@@ -165,7 +182,9 @@ function deliveries(packets: readonly string[]): string[] {
 
 /** A body with `\ufffd<length>\ufffd` framing whose lengths may lie. */
 function framed(packets: readonly string[], lies: readonly number[]): string {
-  return packets.map((p, i) => `\ufffd${Math.max(0, p.length + (lies[i] ?? 0))}\ufffd${p}`).join('');
+  return packets
+    .map((p, i) => `\ufffd${Math.max(0, p.length + (lies[i] ?? 0))}\ufffd${p}`)
+    .join('');
 }
 
 /**
@@ -210,27 +229,41 @@ describe('fuzz: socket.io 0.9', () => {
       );
       await observer.emit(
         'subscribe',
-        { auth_token: fuzzed.token, account_id: fuzzed.accountId, binding: 'call.CHANNEL_CREATE.*' },
+        {
+          auth_token: fuzzed.token,
+          account_id: fuzzed.accountId,
+          binding: 'call.CHANNEL_CREATE.*',
+        },
         true,
       );
       const markers = new Markers(stack, bystanderAccount.accountId, 'legacy-bystander-marker');
 
       const eventData = fc
-        .record({
-          name: fc.oneof(
-            { weight: 6, arbitrary: fc.constantFrom('subscribe', 'unsubscribe') },
-            { weight: 1, arbitrary: fc.string({ maxLength: 12 }) },
-            { weight: 1, arbitrary: wrongTyped },
-          ),
-          args: fc.oneof(
-            {
-              weight: 4,
-              arbitrary: requestBody(fuzzed.token, fuzzed.accountId, bystanderAccount.accountId).map((b) => [b]),
-            },
-            { weight: 1, arbitrary: requestBody(fuzzed.token, fuzzed.accountId, bystanderAccount.accountId) },
-            { weight: 1, arbitrary: wrongTyped },
-          ),
-        }, { requiredKeys: [] })
+        .record(
+          {
+            name: fc.oneof(
+              { weight: 6, arbitrary: fc.constantFrom('subscribe', 'unsubscribe') },
+              { weight: 1, arbitrary: fc.string({ maxLength: 12 }) },
+              { weight: 1, arbitrary: wrongTyped },
+            ),
+            args: fc.oneof(
+              {
+                weight: 4,
+                arbitrary: requestBody(
+                  fuzzed.token,
+                  fuzzed.accountId,
+                  bystanderAccount.accountId,
+                ).map((b) => [b]),
+              },
+              {
+                weight: 1,
+                arbitrary: requestBody(fuzzed.token, fuzzed.accountId, bystanderAccount.accountId),
+              },
+              { weight: 1, arbitrary: wrongTyped },
+            ),
+          },
+          { requiredKeys: [] },
+        )
         .map((event) => JSON.stringify(event));
       const packet = fc
         .tuple(
@@ -242,7 +275,10 @@ describe('fuzz: socket.io 0.9', () => {
           ),
           fc.oneof(fc.constant(''), fc.nat().map(String), fc.string({ maxLength: 4 })),
           fc.constantFrom('', '+'),
-          fc.oneof({ weight: 4, arbitrary: fc.constant('') }, { weight: 1, arbitrary: fc.string({ maxLength: 10 }) }),
+          fc.oneof(
+            { weight: 4, arbitrary: fc.constant('') },
+            { weight: 1, arbitrary: fc.string({ maxLength: 10 }) },
+          ),
           fc.oneof(
             { weight: 4, arbitrary: eventData },
             { weight: 1, arbitrary: truncated(eventData) },
@@ -255,23 +291,35 @@ describe('fuzz: socket.io 0.9', () => {
         { weight: 6, arbitrary: packet.map((text) => ({ kind: 'packet' as const, text })) },
         {
           weight: 2,
-          arbitrary: eventData.map((data) => ({ kind: 'packet' as const, text: data, tracked: true })),
+          arbitrary: eventData.map((data) => ({
+            kind: 'packet' as const,
+            text: data,
+            tracked: true,
+          })),
         },
         {
           weight: 2,
           arbitrary: fc
-            .tuple(fc.array(packet, { minLength: 1, maxLength: 4 }), fc.array(fc.integer({ min: -3, max: 3 }), { maxLength: 4 }))
+            .tuple(
+              fc.array(packet, { minLength: 1, maxLength: 4 }),
+              fc.array(fc.integer({ min: -3, max: 3 }), { maxLength: 4 }),
+            )
             .map(([packets, lies]) => ({ kind: 'body' as const, text: framed(packets, lies) })),
         },
         { weight: 1, arbitrary: randomText.map((text) => ({ kind: 'packet' as const, text })) },
         { weight: 1, arbitrary: randomBytes.map((bytes) => ({ kind: 'bytes' as const, bytes })) },
         { weight: 1, arbitrary: randomBytes.map((bytes) => ({ kind: 'binary' as const, bytes })) },
-        { weight: 1, arbitrary: oversized.map((text) => ({ kind: 'oversized' as const, text: `5:::${text}` })) },
+        {
+          weight: 1,
+          arbitrary: oversized.map((text) => ({ kind: 'oversized' as const, text: `5:::${text}` })),
+        },
       );
 
       let opened = 0;
       const connections = new ConnectionPool<LegacyConnection>(4, () =>
-        ++opened % 2 === 0 ? openWebSocket(stack.gateway.url) : PollingConnection.open(stack.gateway.url),
+        ++opened % 2 === 0
+          ? openWebSocket(stack.gateway.url)
+          : PollingConnection.open(stack.gateway.url),
       );
       pool = connections;
       let sent = 0;
@@ -285,7 +333,10 @@ describe('fuzz: socket.io 0.9', () => {
           const probeId = 2 * sent + 1;
           const text = candidate.tracked ? `5:${ackId}+::${candidate.text}` : candidate.text;
           await connection.send(text ?? candidate.bytes ?? '', candidate.kind === 'binary');
-          await connection.send(`5:${probeId}+::${JSON.stringify({ name: 'unsubscribe', args: [{}] })}`, false);
+          await connection.send(
+            `5:${probeId}+::${JSON.stringify({ name: 'unsubscribe', args: [{}] })}`,
+            false,
+          );
           await markers.tick();
           const outcome = await connection.waitFor((p) => p.startsWith(`6:::${probeId}+`), from);
           connection.messages.slice(from).forEach(expectCoded);
@@ -293,13 +344,19 @@ describe('fuzz: socket.io 0.9', () => {
             // Closing is the answer to a disconnect packet (`0:…`), a frame too big, or bytes
             // that are not UTF-8 text; anything else must be answered.
             const mayClose =
-              candidate.kind === 'oversized' || candidate.kind === 'bytes' || /(^|\ufffd)0/.test(text ?? '');
-            expect(mayClose ? 'ok' : `closed after ${candidate.kind} ${JSON.stringify(text)}`).toBe('ok');
+              candidate.kind === 'oversized' ||
+              candidate.kind === 'bytes' ||
+              /(^|\ufffd)0/.test(text ?? '');
+            expect(mayClose ? 'ok' : `closed after ${candidate.kind} ${JSON.stringify(text)}`).toBe(
+              'ok',
+            );
             return;
           }
           expect(candidate.kind).not.toBe('oversized');
           if (candidate.tracked) {
-            expect(await connection.waitFor((p) => p.startsWith(`6:::${ackId}+`), from)).not.toBe('closed');
+            expect(await connection.waitFor((p) => p.startsWith(`6:::${ackId}+`), from)).not.toBe(
+              'closed',
+            );
           }
         }),
         fuzzParameters(),
