@@ -216,7 +216,7 @@ describe('fuzz: socket.io 0.9', () => {
       const fuzzed = stack.account();
       const bystanderAccount = stack.account();
       const bystander = await LegacyClient.connect(stack.gateway.url, 'websocket');
-      const observer = await LegacyClient.connect(stack.gateway.url, 'xhr-polling');
+      const observer = await LegacyClient.connect(stack.gateway.url, 'websocket');
       legacyClients.push(bystander, observer);
       await bystander.emit(
         'subscribe',

@@ -7,7 +7,8 @@ import { OriginPolicy } from '../../config/origin-policy';
 import { secretTag } from '../../core/secret-tag';
 import { rawText } from '../raw-text';
 import { EventStats } from '../../core/events/event-stats';
-import { EventProtocol } from '../event-protocol/event-protocol';
+import { BadRequestError } from '../../core/errors';
+import { EventProtocol, type EventAck, type EventAction } from '../event-protocol/event-protocol';
 import { ConnectionGuard } from '../connection-guard';
 import {
   DISCONNECT,
@@ -247,32 +248,20 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
   private async receiveEvent(session: LegacySession, packet: LegacyPacket): Promise<void> {
     // A plain id asks for an immediate, empty acknowledgement.
     if (packet.id !== undefined && !packet.ackWithData) session.write(ackPacket(packet.id));
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(packet.data);
-    } catch {
-      session.write(eventPacket('error', { message: 'invalid JSON', code: 'bad_request' }));
+    const request = readEvent(packet.data);
+    if (request instanceof BadRequestError) {
+      // Refused like a failed subscribe: the `error` event, and the ack its sender waits for.
+      session.write(eventPacket('error', { message: request.message, code: request.code }));
+      if (packet.id !== undefined && packet.ackWithData) {
+        const ack: EventAck = {
+          status: 'error',
+          data: { errors: [request.message], code: request.code, temporary: request.temporary },
+        };
+        session.write(ackPacket(packet.id, [ack]));
+      }
       return;
     }
-    // `5:::null`, `5:::[1]`, `5:::"x"`: valid JSON, but no event.
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-      session.write(
-        eventPacket('error', { message: 'expected a JSON object', code: 'bad_request' }),
-      );
-      return;
-    }
-    const event = parsed as { name?: unknown; args?: unknown };
-    const action = event.name;
-    if (action !== 'subscribe' && action !== 'unsubscribe') {
-      const name = JSON.stringify(action ?? null).slice(0, 64);
-      session.write(
-        eventPacket('error', { message: `unsupported event ${name}`, code: 'bad_request' }),
-      );
-      return;
-    }
-    // 0.9 clients send `args` as an array holding the one payload object.
-    const body = Array.isArray(event.args) ? (event.args as unknown[])[0] : event.args;
-    const { ack, failure } = await this.protocol.handle(session, action, body);
+    const { ack, failure } = await this.protocol.handle(session, request.action, request.body);
     if (failure) session.write(eventPacket(failure.event, failure.payload));
     if (packet.id !== undefined && packet.ackWithData) session.write(ackPacket(packet.id, [ack]));
   }
@@ -327,4 +316,25 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
     response.writeHead(status, { 'Content-Type': 'text/plain; charset=UTF-8' });
     response.end(body);
   }
+}
+
+/** The action and payload of a `5:::` packet's JSON, or why it has none. */
+function readEvent(data: string): { action: EventAction; body: unknown } | BadRequestError {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(data);
+  } catch {
+    return new BadRequestError('invalid JSON');
+  }
+  // `5:::null`, `5:::[1]`, `5:::"x"`: valid JSON, but no event.
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    return new BadRequestError('expected a JSON object');
+  }
+  const event = parsed as { name?: unknown; args?: unknown };
+  const action = event.name;
+  if (action !== 'subscribe' && action !== 'unsubscribe') {
+    return new BadRequestError(`unsupported event ${JSON.stringify(action ?? null).slice(0, 64)}`);
+  }
+  // 0.9 clients send `args` as an array holding the one payload object.
+  return { action, body: Array.isArray(event.args) ? (event.args as unknown[])[0] : event.args };
 }
