@@ -27,7 +27,7 @@ module.exports = {
     {
       // Property-based fuzzing of every protocol (`npm run fuzz` for 100,000 frames each).
       displayName: 'fuzz',
-      testEnvironment: 'node',
+      testEnvironment: '<rootDir>/test/fuzz/fuzz.environment.js',
       rootDir: __dirname,
       testMatch: ['<rootDir>/test/fuzz/**/*.fuzz-spec.ts'],
       transform,

@@ -29,7 +29,7 @@ describe('ConnectionGuard', () => {
     guard.run(failing, () => {
       throw new Error('handler bug');
     });
-    guard.run(bystander, async () => undefined);
+    guard.run(bystander, () => Promise.resolve());
     await settle();
     expect(failing.closes).toBe(1);
     expect(bystander.closes).toBe(0);
@@ -55,13 +55,13 @@ describe('ConnectionGuard', () => {
     });
     expect(() =>
       guard.run(failing, () => {
-        throw 'not an Error';
+        throw new Error('handler bug');
       }),
     ).not.toThrow();
     await settle();
     expect(stats.internalErrorDisconnects).toBe(1);
     expect(errors).toEqual([
-      'conn failing: closed after an internal error: not an Error',
+      expect.stringContaining('conn failing: closed after an internal error: Error: handler bug'),
       expect.stringContaining('closing failed: Error: socket already gone'),
     ]);
   });

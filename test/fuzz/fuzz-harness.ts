@@ -34,7 +34,11 @@ export function fuzzParameters(): fc.Parameters<unknown> {
   return { numRuns: FUZZ_RUNS, seed: FUZZ_SEED, endOnFailure: true, verbose: 1 };
 }
 
-/** Fails the suite on a fault no handler caught. */
+/** Node's own process, from `fuzz.environment.js`; the test's `process` is a copy. */
+const nodeProcess: NodeJS.Process =
+  (globalThis as { nodeProcess?: NodeJS.Process }).nodeProcess ?? process;
+
+/** Records faults no handler caught, which fail the suite. */
 export class ProcessFaults {
   readonly faults: string[] = [];
   private readonly onFault = (error: unknown): void => {
@@ -42,16 +46,20 @@ export class ProcessFaults {
   };
 
   start(): this {
-    process.on('unhandledRejection', this.onFault);
-    process.on('uncaughtException', this.onFault);
+    nodeProcess.on('unhandledRejection', this.onFault);
+    nodeProcess.on('uncaughtException', this.onFault);
     return this;
   }
 
   stop(): void {
-    process.off('unhandledRejection', this.onFault);
-    process.off('uncaughtException', this.onFault);
+    nodeProcess.off('unhandledRejection', this.onFault);
+    nodeProcess.off('uncaughtException', this.onFault);
   }
 }
+
+/** What a wait for an answer gets instead when the server closed the connection. */
+export const CLOSED: unique symbol = Symbol('closed');
+export type Answer = string | typeof CLOSED;
 
 export interface CloseInfo {
   readonly code: number;
@@ -113,16 +121,12 @@ export class RawSocket {
    * The first message at `from` or later that `match` accepts, or `closed` once the server has
    * closed the connection.
    */
-  waitFor(
-    match: (message: string) => boolean,
-    from = 0,
-    timeoutMs = 5000,
-  ): Promise<string | 'closed'> {
-    const check = (): string | 'closed' | undefined => {
+  waitFor(match: (message: string) => boolean, from = 0, timeoutMs = 5000): Promise<Answer> {
+    const check = (): Answer | undefined => {
       for (let i = from; i < this.messages.length; i++) {
         if (match(this.messages[i])) return this.messages[i];
       }
-      return this.closeInfo ? 'closed' : undefined;
+      return this.closeInfo ? CLOSED : undefined;
     };
     const now = check();
     if (now !== undefined) return Promise.resolve(now);

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { callEvent } from '../support/kazoo-events';
 import { Stack } from '../support/stack';
 import {
+  CLOSED,
   ConnectionPool,
   FUZZ_ENV,
   FUZZ_TIMEOUT_MS,
@@ -159,7 +160,7 @@ describe('fuzz: Kazoo 4.x plain WebSocket', () => {
             (text) => (JSON.parse(text) as Reply).request_id === probe,
             from,
           );
-          if (outcome === 'closed') {
+          if (outcome === CLOSED) {
             const code = socket.closeInfo?.code ?? 0;
             if (candidate.kind === 'oversized') expect(code).toBe(1009);
             else

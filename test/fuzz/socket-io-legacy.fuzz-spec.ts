@@ -4,7 +4,9 @@ import { callEvent } from '../support/kazoo-events';
 import { LegacyClient } from '../support/legacy-client';
 import { Stack } from '../support/stack';
 import {
+  CLOSED,
   ConnectionPool,
+  type Answer,
   FUZZ_ENV,
   FUZZ_TIMEOUT_MS,
   MAX_FRAME_BYTES,
@@ -29,11 +31,7 @@ interface LegacyConnection {
   readonly messages: string[];
   /** Sends a WebSocket frame, or POSTs a body. */
   send(frame: string | Buffer, binary: boolean): Promise<void>;
-  waitFor(
-    match: (packet: string) => boolean,
-    from: number,
-    timeoutMs?: number,
-  ): Promise<string | 'closed'>;
+  waitFor(match: (packet: string) => boolean, from: number, timeoutMs?: number): Promise<Answer>;
   close(): void;
 }
 
@@ -90,13 +88,9 @@ class PollingConnection implements LegacyConnection {
     if (response.status !== 200 || text === NOT_HANDSHAKEN) this.end();
   }
 
-  waitFor(
-    match: (packet: string) => boolean,
-    from: number,
-    timeoutMs = 5000,
-  ): Promise<string | 'closed'> {
-    const check = (): string | 'closed' | undefined =>
-      this.messages.slice(from).find(match) ?? (this.closed ? 'closed' : undefined);
+  waitFor(match: (packet: string) => boolean, from: number, timeoutMs = 5000): Promise<Answer> {
+    const check = (): Answer | undefined =>
+      this.messages.slice(from).find(match) ?? (this.closed ? CLOSED : undefined);
     const now = check();
     if (now !== undefined) return Promise.resolve(now);
     return new Promise((resolve, reject) => {
@@ -342,7 +336,7 @@ describe('fuzz: socket.io 0.9', () => {
           await markers.tick();
           const outcome = await connection.waitFor((p) => p.startsWith(`6:::${probeId}+`), from);
           connection.messages.slice(from).forEach(expectCoded);
-          if (outcome === 'closed') {
+          if (outcome === CLOSED) {
             // Closing is the answer to a disconnect packet (`0:…`), a frame too big, or bytes
             // that are not UTF-8 text; anything else must be answered.
             const mayClose = tooBig || candidate.kind === 'bytes' || /(^|\ufffd)0/.test(text ?? '');

@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import { callEvent } from '../support/kazoo-events';
 import { Stack } from '../support/stack';
 import {
+  CLOSED,
+  type Answer,
   ConnectionPool,
   FUZZ_ENV,
   FUZZ_TIMEOUT_MS,
@@ -27,7 +29,7 @@ async function openSocketIo(url: string): Promise<RawSocket> {
   await socket.waitFor((message) => message.startsWith('0{'));
   socket.send('40');
   const connected = await socket.waitFor((message) => message.startsWith('40{'));
-  if (connected === 'closed') throw new Error('socket.io refused the namespace connection');
+  if (connected === CLOSED) throw new Error('socket.io refused the namespace connection');
   return socket;
 }
 
@@ -204,7 +206,8 @@ describe('fuzz: socket.io', () => {
             case 'binary':
               socket.send(candidate.bytes ?? Buffer.alloc(0), true);
               break;
-            default:
+            case 'text':
+            case 'oversized':
               socket.send(candidate.text ?? '');
           }
           socket.send(`42${probeId}["unsubscribe",{}]`);
@@ -212,7 +215,7 @@ describe('fuzz: socket.io', () => {
           const text = candidate.text ?? '';
           // `41…` leaves the namespace: nothing more is answered there, by design of socket.io.
           const mayLeave = candidate.kind !== 'event' && /^41/.test(text);
-          let outcome: string;
+          let outcome: Answer;
           try {
             outcome = await socket.waitFor(
               (message) => message.startsWith(`43${probeId}[`),
@@ -225,7 +228,7 @@ describe('fuzz: socket.io', () => {
             return;
           }
           socket.messages.slice(from).forEach(expectCoded);
-          if (outcome === 'closed') {
+          if (outcome === CLOSED) {
             // socket.io closes the transport itself on what it cannot parse or take; a
             // well-formed event is ours to answer and must never cost the connection.
             if (tooBig) {
@@ -242,7 +245,7 @@ describe('fuzz: socket.io', () => {
           expect(tooBig).toBe(false);
           if (expectAck) {
             const acked = await socket.waitFor((m) => m.startsWith(`43${ackId}[`), from);
-            expect(acked).not.toBe('closed');
+            expect(acked).not.toBe(CLOSED);
           }
         }),
         fuzzParameters(),

@@ -109,12 +109,11 @@ function socketListener(
   handle: (socket: Socket, body: unknown) => Promise<EventAck>,
 ): (this: Socket, ...args: unknown[]) => void {
   return function (this: Socket, ...args: unknown[]): void {
-    const socket = this;
-    guard.run(socket, async () => {
+    guard.run(this, async () => {
       const last = args[args.length - 1];
       const ack = typeof last === 'function' ? (last as (response: EventAck) => void) : undefined;
       const body = ack && args.length === 1 ? undefined : args[0];
-      const response = await handle(socket, body);
+      const response = await handle(this, body);
       ack?.(response);
     });
   };
