@@ -348,7 +348,7 @@ describe('fuzz: socket.io 0.9', () => {
           expect(tooBig).toBe(false);
           if (candidate.tracked) {
             expect(await connection.waitFor((p) => p.startsWith(`6:::${ackId}+`), from)).not.toBe(
-              'closed',
+              CLOSED,
             );
           }
         }),
