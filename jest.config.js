@@ -25,6 +25,14 @@ module.exports = {
       transform,
     },
     {
+      // Property-based fuzzing of every protocol (`npm run fuzz` for 100,000 frames each).
+      displayName: 'fuzz',
+      testEnvironment: '<rootDir>/test/fuzz/fuzz.environment.js',
+      rootDir: __dirname,
+      testMatch: ['<rootDir>/test/fuzz/**/*.fuzz-spec.ts'],
+      transform,
+    },
+    {
       displayName: 'restart',
       testEnvironment: 'node',
       rootDir: __dirname,

@@ -186,6 +186,23 @@ describe.each<LegacyTransport>(['websocket', 'xhr-polling'])(
       expect(ack).toMatchObject({ status: 'success' });
     });
 
+    it('acknowledges, with a coded error, an unusable event whose sender asked for an ack', async () => {
+      const client = await connect();
+      const refused = [
+        ['7', 'not json', 'invalid JSON'],
+        ['8', 'null', 'expected a JSON object'],
+        ['9', JSON.stringify({ name: false, args: [{}] }), 'unsupported event false'],
+      ];
+      for (const [id, data, message] of refused) {
+        await client.sendPacket(`5:${id}+::${data}`);
+        const ack = await client.waitForPacket((packet) => packet.startsWith(`6:::${id}+`));
+        expect(JSON.parse(ack.slice(`6:::${id}+`.length))).toEqual([
+          { status: 'error', data: { errors: [message], code: 'bad_request', temporary: false } },
+        ]);
+      }
+      expect(client.closed).toBe(false);
+    });
+
     const parked = () =>
       stack.gateway.binder.boundKeys().some((key) => key.routingKey === 'call.PARK_PARKED.*');
     const brokerReleased = () =>

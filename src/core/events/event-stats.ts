@@ -38,6 +38,8 @@ export class EventStats {
   oversize = 0;
   /** Connections dropped because they left more than `MAX_OUTBOUND_BYTES` unsent. */
   slowConsumerDisconnects = 0;
+  /** Connections closed because a frame handler failed in a way nobody foresaw (a bug). */
+  internalErrorDisconnects = 0;
 
   /** Messages received, per exchange. */
   readonly receivedByExchange = new Map<string, number>();
@@ -84,6 +86,7 @@ export class EventStats {
       malformed: this.malformed,
       oversize: this.oversize,
       slow_consumer_disconnects: this.slowConsumerDisconnects,
+      internal_error_disconnects: this.internalErrorDisconnects,
     };
   }
 }

@@ -7,11 +7,12 @@ import { OriginPolicy } from '../../config/origin-policy';
 import { secretTag } from '../../core/secret-tag';
 import { rawText } from '../raw-text';
 import { EventStats } from '../../core/events/event-stats';
-import { AuthDeadlineError, RateLimitedError } from '../../core/errors';
+import { AuthDeadlineError, BadRequestError, RateLimitedError } from '../../core/errors';
 import { TokenBucket } from '../../core/limits/token-bucket';
 import { AuthDeadlines } from '../admission/auth-deadline';
 import { ConnectionAdmission } from '../admission/connection-admission';
-import { EventProtocol } from '../event-protocol/event-protocol';
+import { EventProtocol, type EventAction } from '../event-protocol/event-protocol';
+import { ConnectionGuard } from '../connection-guard';
 import {
   DISCONNECT,
   HEARTBEAT,
@@ -54,6 +55,7 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
   private lastHeartbeat = 0;
   /** Shared by every session: one closure, not one per session. */
   private readonly outboundLimit: OutboundLimit;
+  private readonly guard: ConnectionGuard<LegacySession>;
 
   constructor(
     private readonly protocol: EventProtocol,
@@ -69,6 +71,12 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
         this.logger.warn(`session ${secretTag(session.id)}: dropped as a slow consumer`);
       },
     };
+    this.guard = new ConnectionGuard<LegacySession>(
+      stats,
+      this.logger,
+      (session) => `session ${secretTag(session.id)}`,
+      (session) => session.closeAfterInternalError(),
+    );
     this.origins = new OriginPolicy(env.CORS_ORIGINS);
     this.websockets = new WebSocketServer({
       noServer: true,
@@ -148,9 +156,11 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
     this.websockets.handleUpgrade(request, socket, head, (ws) => {
       // Listening before `1::` goes out: a client may send the moment the socket opens
       // (Kazoo-Popup does), and ws delivers its frames only after this callback returns.
-      ws.on('message', (data: RawData, isBinary: boolean) => {
-        if (!isBinary) this.arrived(session, rawText(data));
-      });
+      ws.on('message', (data: RawData, isBinary: boolean) =>
+        this.guard.run(session, () => {
+          if (!isBinary) this.arrived(session, rawText(data));
+        }),
+      );
       // Closing the WebSocket ends the session: a 0.9 client handshakes again to reconnect.
       ws.on('close', () => session.close());
       // The session id is the session's only credential: logs name it by a tag.
@@ -214,13 +224,15 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
       }
       chunks.push(chunk);
     });
-    request.on('end', () => {
-      if (response.writableEnded) return;
-      this.answer(response, 200, '1');
-      for (const packet of decodePayload(Buffer.concat(chunks).toString('utf8'))) {
-        this.arrived(session, packet);
-      }
-    });
+    request.on('end', () =>
+      this.guard.run(session, () => {
+        if (response.writableEnded) return;
+        this.answer(response, 200, '1');
+        for (const packet of decodePayload(Buffer.concat(chunks).toString('utf8'))) {
+          this.arrived(session, packet);
+        }
+      }),
+    );
   }
 
   /** A packet came in: the client is alive now, and the packet waits for those before it. */
@@ -228,11 +240,7 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
     session.lastSeen = Date.now();
     session
       .enqueue(() => this.receive(session, text))
-      .catch((error: unknown) =>
-        this.logger.error(
-          `session ${secretTag(session.id)}: ${error instanceof Error ? error.stack : String(error)}`,
-        ),
-      );
+      .catch((error: unknown) => this.guard.fail(session, error));
   }
 
   private async receive(session: LegacySession, text: string): Promise<void> {
@@ -283,34 +291,17 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
       if (packet.id !== undefined && packet.ackWithData) session.write(ackPacket(packet.id, [ack]));
       return;
     }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(packet.data);
-    } catch {
-      session.write(eventPacket('error', { message: 'invalid JSON', code: 'bad_request' }));
+    const request = readEvent(packet.data);
+    if (request instanceof BadRequestError) {
+      // Refused like a failed subscribe: the `error` event, and the ack its sender waits for.
+      const { ack, failure } = this.protocol.refusal(request);
+      session.write(eventPacket(failure.event, failure.payload));
+      if (packet.id !== undefined && packet.ackWithData) session.write(ackPacket(packet.id, [ack]));
       return;
     }
-    // `5:::null`, `5:::[1]`, `5:::"x"`: valid JSON, but no event.
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-      session.write(
-        eventPacket('error', { message: 'expected a JSON object', code: 'bad_request' }),
-      );
-      return;
-    }
-    const event = parsed as { name?: unknown; args?: unknown };
-    const action = event.name;
-    if (action !== 'subscribe' && action !== 'unsubscribe') {
-      const name = JSON.stringify(action ?? null).slice(0, 64);
-      session.write(
-        eventPacket('error', { message: `unsupported event ${name}`, code: 'bad_request' }),
-      );
-      return;
-    }
-    // 0.9 clients send `args` as an array holding the one payload object.
-    const body = Array.isArray(event.args) ? (event.args as unknown[])[0] : event.args;
-    const { ack, failure } = await this.protocol.handle(session, action, body);
+    const { ack, failure } = await this.protocol.handle(session, request.action, request.body);
     if (failure) session.write(eventPacket(failure.event, failure.payload));
-    if (action === 'subscribe' && ack.status === 'success') session.deadline?.clear();
+    if (request.action === 'subscribe' && ack.status === 'success') session.deadline?.clear();
     if (packet.id !== undefined && packet.ackWithData) session.write(ackPacket(packet.id, [ack]));
   }
 
@@ -366,4 +357,25 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
     response.writeHead(status, { 'Content-Type': 'text/plain; charset=UTF-8' });
     response.end(body);
   }
+}
+
+/** The action and payload of a `5:::` packet's JSON, or why it has none. */
+function readEvent(data: string): { action: EventAction; body: unknown } | BadRequestError {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(data);
+  } catch {
+    return new BadRequestError('invalid JSON');
+  }
+  // `5:::null`, `5:::[1]`, `5:::"x"`: valid JSON, but no event.
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    return new BadRequestError('expected a JSON object');
+  }
+  const event = parsed as { name?: unknown; args?: unknown };
+  const action = event.name;
+  if (action !== 'subscribe' && action !== 'unsubscribe') {
+    return new BadRequestError(`unsupported event ${JSON.stringify(action ?? null).slice(0, 64)}`);
+  }
+  // 0.9 clients send `args` as an array holding the one payload object.
+  return { action, body: Array.isArray(event.args) ? (event.args as unknown[])[0] : event.args };
 }

@@ -8,6 +8,7 @@ import { authorizationLostEvent } from '../event-protocol/event-protocol';
 import type { DeadlineWatch } from '../admission/auth-deadline';
 import type { ConnectionTicket } from '../admission/connection-admission';
 import type { LegacyTransport } from './legacy-liveness';
+import { INTERNAL_ERROR_CLOSE_CODE, INTERNAL_ERROR_REASON } from '../connection-guard';
 import {
   SLOW_CONSUMER_CLOSE_CODE,
   SLOW_CONSUMER_REASON,
@@ -181,6 +182,22 @@ export class LegacySession implements Session {
     const socket = this.socket;
     this.socket = undefined;
     socket?.terminate();
+    this.close();
+  }
+
+  /** Called by the server's guard once a packet handler failed unexpectedly: `0::`, then close. */
+  closeAfterInternalError(): void {
+    if (this.closed) return;
+    const socket = this.socket;
+    this.socket = undefined;
+    if (socket) {
+      socket.send(DISCONNECT);
+      socket.close(INTERNAL_ERROR_CLOSE_CODE, INTERNAL_ERROR_REASON);
+    } else {
+      this.buffer = [];
+      this.bufferedBytes = 0;
+      if (this.poll) this.answerPoll([DISCONNECT]);
+    }
     this.close();
   }
 

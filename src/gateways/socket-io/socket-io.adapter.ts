@@ -7,6 +7,9 @@ import type { Server, ServerOptions, Socket } from 'socket.io';
 import { Environment } from '../../config/environment';
 import { OriginPolicy } from '../../config/origin-policy';
 import { ConnectionAdmission } from '../admission/connection-admission';
+import { EventStats } from '../../core/events/event-stats';
+import type { ConnectionGuard } from '../connection-guard';
+import { socketIoGuard } from './socket-io.gateway';
 
 /** What engine.io tells of a handshake it gave up on after `allowRequest` let it through. */
 interface EngineConnectionError {
@@ -27,6 +30,7 @@ interface EngineConnection {
  */
 export class GatewayIoAdapter extends IoAdapter {
   private readonly logger = new Logger('SocketIoGateway');
+  private guard: ConnectionGuard<Socket> | undefined;
 
   constructor(private readonly app: INestApplicationContext) {
     super(app);
@@ -105,26 +109,25 @@ export class GatewayIoAdapter extends IoAdapter {
     handlers: MessageMappingProperties[],
     transform: (data: unknown) => Observable<unknown>,
   ): void {
+    this.guard ??= socketIoGuard(this.app.get(EventStats), this.logger);
+    const guard = this.guard;
     for (const { message, callback, isAckHandledManually } of handlers) {
-      socket.on(String(message), (...args: unknown[]) => {
-        const last = args[args.length - 1];
-        const ack = typeof last === 'function' ? (last as (response: unknown) => void) : undefined;
-        if (ack) args.pop();
-        const data = args.length === 1 ? args[0] : args.length === 0 ? undefined : args;
-        const handled = firstValueFrom(transform(callback(data, ack)), { defaultValue: undefined });
-        handled.then(
-          (response) => {
-            if (response === undefined || response === null) return;
-            const { event, data: eventData } = response as { event?: unknown; data?: unknown };
-            if (typeof event === 'string') socket.emit(event, eventData);
-            else if (!isAckHandledManually) ack?.(response);
-          },
-          (error: unknown) =>
-            this.logger.error(
-              `${String(message)} failed: ${error instanceof Error ? error.stack : String(error)}`,
-            ),
-        );
-      });
+      socket.on(String(message), (...args: unknown[]) =>
+        guard.run(socket, async () => {
+          const last = args[args.length - 1];
+          const ack =
+            typeof last === 'function' ? (last as (response: unknown) => void) : undefined;
+          if (ack) args.pop();
+          const data = args.length === 1 ? args[0] : args.length === 0 ? undefined : args;
+          const response = await firstValueFrom(transform(callback(data, ack)), {
+            defaultValue: undefined,
+          });
+          if (response === undefined || response === null) return;
+          const { event, data: eventData } = response as { event?: unknown; data?: unknown };
+          if (typeof event === 'string') socket.emit(event, eventData);
+          else if (!isAckHandledManually) ack?.(response);
+        }),
+      );
     }
   }
 }

@@ -13,6 +13,7 @@ import { TokenBucket } from '../../core/limits/token-bucket';
 import { AuthDeadlines } from '../admission/auth-deadline';
 import { ConnectionAdmission } from '../admission/connection-admission';
 import { EventProtocol, type EventAck, type EventAction } from '../event-protocol/event-protocol';
+import { ConnectionGuard, INTERNAL_ERROR } from '../connection-guard';
 import type { TransportLoad } from '../transport-load';
 import { SocketIoBroadcast, SocketIoSession, unsentBytesOf } from './socket-io.session';
 
@@ -34,19 +35,14 @@ export class SocketIoGateway implements OnGatewayInit, OnGatewayConnection, OnGa
   private readonly logger = new Logger(SocketIoGateway.name);
   private broadcast!: SocketIoBroadcast;
   private server: Server | undefined;
+  private readonly guard: ConnectionGuard<Socket>;
   /**
    * One listener per action for every socket: socket.io calls it with the socket as `this`.
    * `@SubscribeMessage` would bind a handler, a closure and its context per socket and action,
    * a tenth of what an idle connection costs.
    */
-  private readonly onSubscribe = socketListener(
-    (socket, body) => this.handle(socket, 'subscribe', body),
-    (error) => this.logger.error(`subscribe failed: ${String(error)}`),
-  );
-  private readonly onUnsubscribe = socketListener(
-    (socket, body) => this.handle(socket, 'unsubscribe', body),
-    (error) => this.logger.error(`unsubscribe failed: ${String(error)}`),
-  );
+  private readonly onSubscribe: (this: Socket, ...args: unknown[]) => void;
+  private readonly onUnsubscribe: (this: Socket, ...args: unknown[]) => void;
 
   constructor(
     private readonly protocol: EventProtocol,
@@ -54,7 +50,15 @@ export class SocketIoGateway implements OnGatewayInit, OnGatewayConnection, OnGa
     private readonly stats: EventStats,
     private readonly admission: ConnectionAdmission,
     private readonly deadlines: AuthDeadlines,
-  ) {}
+  ) {
+    this.guard = socketIoGuard(stats, this.logger);
+    this.onSubscribe = socketListener(this.guard, (socket, body) =>
+      this.handle(socket, 'subscribe', body),
+    );
+    this.onUnsubscribe = socketListener(this.guard, (socket, body) =>
+      this.handle(socket, 'unsubscribe', body),
+    );
+  }
 
   afterInit(server: Server): void {
     this.server = server;
@@ -119,17 +123,36 @@ export class SocketIoGateway implements OnGatewayInit, OnGatewayConnection, OnGa
 }
 
 /**
+ * The last-resort guard of socket.io connections: `error` `{code: 'internal'}`, then a server
+ * disconnect. Shared by the gateway's listeners and `GatewayIoAdapter`'s.
+ */
+export function socketIoGuard(stats: EventStats, logger: Logger): ConnectionGuard<Socket> {
+  return new ConnectionGuard<Socket>(
+    stats,
+    logger,
+    (socket) => `socket ${socket.id}`,
+    (socket) => {
+      socket.emit('error', INTERNAL_ERROR);
+      socket.disconnect(true);
+    },
+  );
+}
+
+/**
  * A listener shared by every socket, which socket.io calls with the socket as `this`: the
  * payload first, the client's acknowledgement callback last when it passed one.
  */
 function socketListener(
+  guard: ConnectionGuard<Socket>,
   handle: (socket: Socket, body: unknown) => Promise<EventAck>,
-  failed: (error: unknown) => void,
 ): (this: Socket, ...args: unknown[]) => void {
   return function (this: Socket, ...args: unknown[]): void {
-    const last = args[args.length - 1];
-    const ack = typeof last === 'function' ? (last as (response: EventAck) => void) : undefined;
-    const body = ack && args.length === 1 ? undefined : args[0];
-    handle(this, body).then((response) => ack?.(response), failed);
+    guard.run(this, async () => {
+      const last = args[args.length - 1];
+      const ack = typeof last === 'function' ? (last as (response: EventAck) => void) : undefined;
+      const body = ack && args.length === 1 ? undefined : args[0];
+      const response = await handle(this, body);
+      ack?.(response);
+    });
   };
 }

@@ -110,7 +110,8 @@ export class SocketIoSession implements Session {
   get origin(): SessionOrigin {
     return {
       protocol: 'socket.io',
-      source: this.socket.handshake.address,
+      // The client's address, from X-Forwarded-For when a trusted proxy sent it.
+      source: this.clientAddress ?? this.socket.handshake.address,
       connectedAt: this.socket.handshake.issued,
     };
   }

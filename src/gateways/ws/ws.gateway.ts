@@ -5,6 +5,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { Environment } from '../../config/environment';
 import { OriginPolicy } from '../../config/origin-policy';
 import { rawText } from '../raw-text';
+import { ConnectionGuard } from '../connection-guard';
 import {
   BadRequestError,
   GatewayError,
@@ -53,6 +54,7 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown 
   private heartbeat: NodeJS.Timeout | undefined;
   /** Shared by every session: one closure, not one per connection. */
   private readonly outboundLimit: OutboundLimit;
+  private readonly guard: ConnectionGuard<WsSession>;
 
   constructor(
     private readonly subscriptions: SubscriptionService,
@@ -70,6 +72,12 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown 
         this.subscriptions.disconnect(session);
       },
     };
+    this.guard = new ConnectionGuard<WsSession>(
+      stats,
+      this.logger,
+      (session) => `session ${session.id}`,
+      (session) => session.closeAfterInternalError(),
+    );
     this.origins = new OriginPolicy(env.CORS_ORIGINS);
     this.server = new WebSocketServer({
       noServer: true,
@@ -127,13 +135,9 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown 
     session.deadline = this.deadlines.watch(() =>
       socket.close(AUTH_DEADLINE_CLOSE_CODE, AUTH_DEADLINE_REASON),
     );
-    socket.on('message', (data: RawData, isBinary: boolean) => {
-      this.onFrame(session, data, isBinary).catch((error: unknown) =>
-        this.logger.error(
-          `session ${session.id}: ${error instanceof Error ? error.stack : String(error)}`,
-        ),
-      );
-    });
+    socket.on('message', (data: RawData, isBinary: boolean) =>
+      this.guard.run(session, () => this.onFrame(session, data, isBinary)),
+    );
     socket.on('pong', () => (session.alive = true));
     socket.on('close', () => {
       session.deadline?.clear();

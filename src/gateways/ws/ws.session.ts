@@ -11,6 +11,7 @@ import type {
 } from '../../core/session';
 import { TokenBucket } from '../../core/limits/token-bucket';
 import type { DeadlineWatch } from '../admission/auth-deadline';
+import { INTERNAL_ERROR_CLOSE_CODE, INTERNAL_ERROR_REASON } from '../connection-guard';
 import {
   SLOW_CONSUMER_CLOSE_CODE,
   SLOW_CONSUMER_REASON,
@@ -98,6 +99,12 @@ export class WsSession implements Session {
     if (this.slow || this.socket.readyState !== this.socket.OPEN) return;
     this.socket.send(JSON.stringify(frame));
     this.checkOutbound();
+  }
+
+  /** Called by the gateway's guard once a frame handler failed unexpectedly. */
+  closeAfterInternalError(): void {
+    // A closing socket takes no more writes (`readyState` is no longer OPEN).
+    this.socket.close(INTERNAL_ERROR_CLOSE_CODE, INTERNAL_ERROR_REASON);
   }
 
   /**
