@@ -25,8 +25,8 @@ export const FUZZ_TIMEOUT_MS = 60_000 + FUZZ_RUNS * 20;
 export const MAX_FRAME_BYTES = 4096;
 export const FUZZ_ENV: Record<string, string> = {
   MAX_FRAME_BYTES: String(MAX_FRAME_BYTES),
-  WS_RATE_BURST: '1000000',
-  WS_RATE_PER_S: '1000000',
+  REQUEST_RATE_BURST: '1000000',
+  REQUEST_RATE_PER_S: '1000000',
 };
 
 /** No shrinking: the server keeps state between frames, so a shrunk case rarely replays alone. */
