@@ -1,5 +1,5 @@
 import type { INestApplication, LogLevel } from '@nestjs/common';
-import { ConsoleLogger } from '@nestjs/common';
+import { ConsoleLogger, Logger } from '@nestjs/common';
 import { dirname, join } from 'node:path';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
@@ -54,6 +54,9 @@ export async function startGateway(
     AppModule.register({ environment, ...options }),
     {
       logger: createLogger(environment),
+      // Closing the server then cuts keep-alive and upgraded connections instead of waiting for
+      // them; clients were told to go before (GatewayShutdown).
+      forceCloseConnections: true,
       // An https.Server in place of the http one: Express, engine.io, the socket.io 0.9 endpoint
       // and Kazoo 4.x's WebSocket all hang off it, so every protocol is TLS on the one port.
       httpsOptions: readTlsCredentials(environment),
@@ -66,7 +69,48 @@ export async function startGateway(
   // The console page and the browser clients it and Kazoo 3.x's example page load, served locally.
   app.useStaticAssets(PUBLIC_DIR, { index: 'index.html', maxAge: '1h' });
   app.useStaticAssets(SOCKET_IO_CLIENT_DIR, { prefix: '/vendor/socket.io-4/', maxAge: '1h' });
-  app.enableShutdownHooks();
   await app.listen(environment.PORT, environment.HOST);
   return app;
+}
+
+/**
+ * Stops the gateway on SIGTERM and SIGINT (`docker stop`, Ctrl+C) and exits 0: clients are told
+ * on their protocols, consumers cancelled, the server closed, and `alsoStop` (the demo's own
+ * pieces) awaited; whatever still hangs when `SHUTDOWN_GRACE_S` runs out is left behind and
+ * the process exits 0 all the same. A second signal exits at once.
+ */
+export function stopOnSignals(
+  app: INestApplication,
+  environment: Environment,
+  alsoStop: () => Promise<unknown> = () => Promise.resolve(),
+): void {
+  const logger = new Logger('Blackhole');
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn(`${signal} again: exiting now`);
+      process.exit(0);
+    }
+    stopping = true;
+    const graceS = environment.SHUTDOWN_GRACE_S;
+    logger.log(`${signal}: stopping (within ${graceS} s)`);
+    setTimeout(() => {
+      logger.warn(`still stopping after ${graceS} s (SHUTDOWN_GRACE_S); exiting now`);
+      process.exit(0);
+    }, graceS * 1000).unref();
+    Promise.allSettled([app.close(), alsoStop()])
+      .then(([closed]) => {
+        if (closed.status === 'rejected') {
+          const reason: unknown = closed.reason;
+          logger.error(
+            `stopping failed: ${reason instanceof Error ? reason.message : String(reason)}`,
+          );
+        }
+        logger.log('stopped');
+        process.exit(0);
+      })
+      .catch(() => process.exit(0));
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
 }

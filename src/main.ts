@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { Logger } from '@nestjs/common';
 import { InvalidEnvironmentError, loadEnvironment } from './config/environment';
-import { startGateway } from './bootstrap';
+import { startGateway, stopOnSignals } from './bootstrap';
 import { httpScheme } from './config/tls-files';
 
 async function main(): Promise<void> {
@@ -18,6 +18,7 @@ async function main(): Promise<void> {
     throw error;
   }
   const app = await startGateway(environment);
+  stopOnSignals(app, environment);
   // The bound address itself: Nest's getUrl() says 127.0.0.1 for a server on 0.0.0.0.
   const { address, port, family } = (app.getHttpServer() as Server).address() as AddressInfo;
   const host = family === 'IPv6' ? `[${address}]` : address;

@@ -125,9 +125,15 @@ export class ExchangeConsumers implements OnApplicationBootstrap, BeforeApplicat
     });
   }
 
-  beforeApplicationShutdown(): void {
+  /** A stopping node takes no more deliveries: each consumer's channel closes, cancelling it. */
+  async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
-    for (const consumer of this.consumers.values()) this.cancelRetry(consumer);
+    const channels: Channel[] = [];
+    for (const consumer of this.consumers.values()) {
+      this.cancelRetry(consumer);
+      if (consumer.channel) channels.push(consumer.channel);
+    }
+    await Promise.all(channels.map(closeQuietly));
   }
 
   /** Exchanges consumed, with the families that read each and whether they are consumed now. */
@@ -171,7 +177,17 @@ export class ExchangeConsumers implements OnApplicationBootstrap, BeforeApplicat
 
   private async consume(consumer: ExchangeConsumer, incarnation: number): Promise<void> {
     const channel = await this.broker.openChannel(`consumer ${consumer.exchange}`);
-    channel.on('close', () => this.lost(consumer, incarnation, 'its channel closed'));
+    // amqplib tells why the broker closed a channel in 'error', just before 'close'; /health
+    // should say it (ACCESS_REFUSED, NOT_FOUND, …), not only that the channel closed.
+    let closedBecause: string | undefined;
+    channel.on('error', (error: unknown) => (closedBecause = messageOf(error)));
+    channel.on('close', () =>
+      this.lost(
+        consumer,
+        incarnation,
+        closedBecause === undefined ? 'its channel closed' : `its channel closed: ${closedBecause}`,
+      ),
+    );
     try {
       await channel.prefetch(this.env.AMQP_PREFETCH);
       await channel.assertQueue(consumer.queue, NODE_QUEUE_OPTIONS);

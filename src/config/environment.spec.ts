@@ -45,6 +45,7 @@ const DEFAULTS = {
   PRESENCE_REALM_CHECK_S: 300,
   CORS_ORIGINS: '*',
   METRICS_TOKEN: '',
+  SHUTDOWN_GRACE_S: 10,
   LOG_LEVEL: 'info',
   LOG_FORMAT: 'text',
   TLS_CERT_FILE: undefined,

@@ -417,6 +417,16 @@ export class Environment {
   @IsPemFile('certificate')
   TLS_CA_FILE: string | undefined = undefined;
 
+  /**
+   * Seconds a stop (SIGTERM, SIGINT) may take: clients are told and given a moment, consumers
+   * cancelled; the process exits 0 by then even if some client never hangs up.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(600)
+  SHUTDOWN_GRACE_S: number = 10;
+
   @IsIn(LOG_LEVELS)
   LOG_LEVEL: LogLevelName = 'info';
 

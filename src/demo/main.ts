@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { INestApplication } from '@nestjs/common';
-import { startGateway } from '../bootstrap';
+import { startGateway, stopOnSignals } from '../bootstrap';
 import {
   InvalidEnvironmentError,
   loadEnvironment,
@@ -84,20 +84,8 @@ async function main(): Promise<void> {
   const simulator = new EventSimulator({ amqpUrl: environment.AMQP_URL, accounts: [demo, other] });
   simulator.start();
 
-  // On the first signal, Nest's shutdown hooks (enabled by startGateway) close the gateway while
-  // this stops the simulator and the stand-in. Nest then raises the signal again; as this
-  // listener is still there, that second signal lands here (the process is not killed) and the
-  // demo exits once its own pieces are stopped too. A second Ctrl+C does the same.
-  let stopping: Promise<unknown> | undefined;
-  const onSignal = (): void => {
-    if (stopping === undefined) {
-      stopping = Promise.allSettled([simulator.stop(), standIn.stop()]);
-      return;
-    }
-    void stopping.then(() => process.exit(0));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // The gateway stops as `npm start`'s does; the simulator and the stand-in stop with it.
+  stopOnSignals(app, environment, () => Promise.allSettled([simulator.stop(), standIn.stop()]));
 
   const { port: listening } = (app.getHttpServer() as Server).address() as AddressInfo;
   const base = `${httpScheme(environment)}://${browserHost(environment.HOST)}:${listening}`;

@@ -1,99 +1,37 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
-import { copyFile, rm } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import { connect, type ChannelModel } from 'amqplib';
 import { AMQP_URL, KazooPublisher } from '../support/amqp';
 import { EventClient } from '../support/clients';
 import { FakeCrossbar } from '../support/fake-crossbar';
+import { GatewayBuild, GatewayProcess } from '../support/gateway-process';
 import { callEvent } from '../support/kazoo-events';
 import { waitUntil } from '../support/wait';
 import { KazooWsClient } from '../support/ws-client';
 
 jest.setTimeout(120_000);
 
-const ROOT = join(__dirname, '..', '..');
-/**
- * A build of its own, so the suite never races another one over `dist/`; beside it a copy of
- * `package.json`, where the build reads its version as `dist/` does.
- */
-const BUILD_ROOT = join(ROOT, 'test-output', `fleet-${process.pid}`);
-const BUILD = join(BUILD_ROOT, 'dist');
 const LISTING_WINDOW_MS = 600;
 
 type Json = Record<string, unknown>;
 
-/** One gateway process, started from the build as an operator starts it. */
-class GatewayProcess {
-  private exit: Promise<number | null>;
-  private output = '';
-
-  private constructor(
-    readonly url: string,
-    private readonly child: ChildProcess,
-  ) {
-    child.stdout?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
-    child.stderr?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
-    this.exit = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-  }
-
-  static async start(crossbarUrl: string): Promise<GatewayProcess> {
-    const port = await freePort();
-    const child = spawn(process.execPath, [join(BUILD, 'main.js')], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        AMQP_URL,
-        CROSSBAR_URL: crossbarUrl,
-        FLEET_LISTING_TIMEOUT_MS: String(LISTING_WINDOW_MS),
-        LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
-      },
-    });
-    const gateway = new GatewayProcess(`http://127.0.0.1:${port}`, child);
-    await waitUntil(
-      `the gateway on ${port} to consume`,
-      async () => ((await fetch(`${gateway.url}/health`)).status === 200 ? true : undefined),
-      30_000,
-    ).catch((error: Error) => {
-      throw new Error(`${error.message}\n${gateway.output}`);
-    });
-    return gateway;
-  }
-
-  get(path: string, token?: string): Promise<{ status: number; body: Json }> {
-    return fetch(`${this.url}${path}`, {
-      headers: token === undefined ? {} : { 'X-Auth-Token': token },
-    }).then(async (response) => ({
-      status: response.status,
-      body: (await response.json()) as Json,
-    }));
-  }
-
-  /** SIGTERM, then SIGKILL if it has not exited in time (shutdown may drain slowly). */
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 30_000);
-    await this.exit;
-    clearTimeout(timer);
-  }
+/** A node of the fleet: one gateway process with the listing window the suite waits on. */
+async function startNode(build: GatewayBuild, crossbarUrl: string): Promise<GatewayProcess> {
+  return GatewayProcess.start(build, {
+    CROSSBAR_URL: crossbarUrl,
+    FLEET_LISTING_TIMEOUT_MS: String(LISTING_WINDOW_MS),
+  });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
+/** GET in Crossbar's way: the token in `X-Auth-Token`, a JSON envelope back. */
+function get(
+  node: GatewayProcess,
+  path: string,
+  token?: string,
+): Promise<{ status: number; body: Json }> {
+  return fetch(`${node.url}${path}`, {
+    headers: token === undefined ? {} : { 'X-Auth-Token': token },
+  }).then(async (response) => ({ status: response.status, body: (await response.json()) as Json }));
 }
 
 const sessionIdsOf = (body: Json): string[] =>
@@ -103,6 +41,7 @@ describe('a fleet of two gateway processes on one RabbitMQ', () => {
   let crossbar: FakeCrossbar;
   let publisher: KazooPublisher;
   let broker: ChannelModel;
+  let build: GatewayBuild;
   let first: GatewayProcess;
   let second: GatewayProcess;
   const clients: { close(): void }[] = [];
@@ -116,23 +55,13 @@ describe('a fleet of two gateway processes on one RabbitMQ', () => {
   let otherAccount: EventClient;
 
   beforeAll(async () => {
-    await promisify(execFile)(
-      process.execPath,
-      [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'].concat([
-        '--outDir',
-        BUILD,
-        '--incremental',
-        'false',
-      ]),
-      { cwd: ROOT },
-    );
-    await copyFile(join(ROOT, 'package.json'), join(BUILD_ROOT, 'package.json'));
+    build = await GatewayBuild.make('fleet');
     crossbar = await FakeCrossbar.start();
     publisher = await KazooPublisher.connect();
     broker = await connect(AMQP_URL);
     [first, second] = await Promise.all([
-      GatewayProcess.start(crossbar.url),
-      GatewayProcess.start(crossbar.url),
+      startNode(build, crossbar.url),
+      startNode(build, crossbar.url),
     ]);
 
     accountA = crossbar.addAccount();
@@ -161,7 +90,7 @@ describe('a fleet of two gateway processes on one RabbitMQ', () => {
     await publisher?.close();
     await broker?.close().catch(() => undefined);
     await crossbar?.stop();
-    await rm(BUILD_ROOT, { recursive: true, force: true });
+    await build?.remove();
   });
 
   it("delivers an account's events to its clients on both nodes, and never to another account's", async () => {
@@ -182,8 +111,8 @@ describe('a fleet of two gateway processes on one RabbitMQ', () => {
   });
 
   it("lists the account's sockets of both nodes from either node, without tokens or host names", async () => {
-    const fromFirst = await first.get(`/v2/accounts/${accountA}/websockets`, tokenA);
-    const fromSecond = await second.get(`/v2/accounts/${accountA}/websockets`, tokenA);
+    const fromFirst = await get(first, `/v2/accounts/${accountA}/websockets`, tokenA);
+    const fromSecond = await get(second, `/v2/accounts/${accountA}/websockets`, tokenA);
 
     expect(fromFirst.status).toBe(200);
     expect(fromFirst.body).toMatchObject({ status: 'success', auth_token: '' });
@@ -204,35 +133,36 @@ describe('a fleet of two gateway processes on one RabbitMQ', () => {
     for (const secret of [tokenA, tokenB, hostname(), accountB]) expect(text).not.toContain(secret);
 
     const [socketId] = sessionIdsOf(fromFirst.body);
-    const one = await second.get(`/v2/accounts/${accountA}/websockets/${socketId}`, tokenA);
+    const one = await get(second, `/v2/accounts/${accountA}/websockets/${socketId}`, tokenA);
     expect(one.status).toBe(200);
     expect(one.body.data).toMatchObject({ websocket_session_id: socketId });
   });
 
   it("keeps each account to its own sockets: 401 without a token, 403 on another's account, 404 for another's socket", async () => {
-    const listing = await first.get(`/v2/accounts/${accountA}/websockets`, tokenA);
+    const listing = await get(first, `/v2/accounts/${accountA}/websockets`, tokenA);
     const [socketOfA] = sessionIdsOf(listing.body);
 
-    expect((await first.get(`/v2/accounts/${accountA}/websockets`)).status).toBe(401);
-    expect((await first.get(`/v2/accounts/${accountA}/websockets`, 'not-a-token')).status).toBe(
+    expect((await get(first, `/v2/accounts/${accountA}/websockets`)).status).toBe(401);
+    expect((await get(first, `/v2/accounts/${accountA}/websockets`, 'not-a-token')).status).toBe(
       401,
     );
-    const forbidden = await first.get(`/v2/accounts/${accountA}/websockets`, tokenB);
+    const forbidden = await get(first, `/v2/accounts/${accountA}/websockets`, tokenB);
     expect(forbidden.status).toBe(403);
     expect(forbidden.body).toMatchObject({ status: 'error', error: '403' });
     expect(
-      (await first.get(`/v2/accounts/${accountA}/websockets/${socketOfA}`, tokenB)).status,
+      (await get(first, `/v2/accounts/${accountA}/websockets/${socketOfA}`, tokenB)).status,
     ).toBe(403);
-    const foreign = await first.get(`/v2/accounts/${accountB}/websockets/${socketOfA}`, tokenB);
+    const foreign = await get(first, `/v2/accounts/${accountB}/websockets/${socketOfA}`, tokenB);
     expect(foreign.status).toBe(404);
     expect(foreign.body).toMatchObject({ status: 'error', error: '404' });
-    const unknown = await first.get(
+    const unknown = await get(
+      first,
       `/v2/accounts/${accountA}/websockets/${'f'.repeat(32)}`,
       tokenA,
     );
     expect(unknown.status).toBe(404);
 
-    const ownOfB = await second.get(`/v2/accounts/${accountB}/websockets`, tokenB);
+    const ownOfB = await get(second, `/v2/accounts/${accountB}/websockets`, tokenB);
     expect(ownOfB.body.data).toHaveLength(1);
     expect(sessionIdsOf(ownOfB.body)).not.toContain(socketOfA);
   });
@@ -314,7 +244,7 @@ describe('a fleet of two gateway processes on one RabbitMQ', () => {
       'fleet-marker-b-2',
     ]);
 
-    const listing = await second.get(`/v2/accounts/${accountA}/websockets`, tokenA);
+    const listing = await get(second, `/v2/accounts/${accountA}/websockets`, tokenA);
     expect(listing.body.data).toHaveLength(2);
     expect(new Set((listing.body.data as Json[]).map((socket) => socket.destination)).size).toBe(1);
   });

@@ -8,6 +8,9 @@ import { readFixture } from '../support/kazoo-events';
 import { Stack } from '../support/stack';
 import { waitUntil } from '../support/wait';
 
+/** The suite's clock goes months ahead; its tokens must not expire on the way (a year). */
+const TOKEN_TTL_BEYOND_CLOCK_S = 365 * 86400;
+
 const CONFIGURATION = 'configuration';
 const FIXTURE_ACCOUNT = '4b8c6fec4b2597882c0390202d195419';
 const WATCH = [
@@ -35,8 +38,8 @@ describe.each<ClientVersion>(['v4', 'v2'])(
 
     beforeAll(async () => {
       stack = await Stack.start({ clock });
-      a = stack.account();
-      b = stack.account();
+      a = stack.account(undefined, TOKEN_TTL_BEYOND_CLOCK_S);
+      b = stack.account(undefined, TOKEN_TTL_BEYOND_CLOCK_S);
     });
     afterEach(() => stack.closeClients());
     afterAll(() => stack.close());

@@ -40,10 +40,14 @@ export class Stack {
     return new Stack(crossbar, gateway, publisher);
   }
 
-  /** A new account (a child of `parentId` when given) and a token for it. */
-  account(parentId?: string): { accountId: string; token: string } {
+  /**
+   * A new account (a child of `parentId` when given) and a token for it, valid for `tokenTtlS`
+   * of real time: a suite that moves its clock months ahead needs a token that lives that long,
+   * or the gateway rightly drops its subscriptions at the token's expiry.
+   */
+  account(parentId?: string, tokenTtlS?: number): { accountId: string; token: string } {
     const accountId = this.crossbar.addAccount(undefined, parentId);
-    return { accountId, token: this.crossbar.issueToken(accountId) };
+    return { accountId, token: this.crossbar.issueToken(accountId, tokenTtlS) };
   }
 
   async connect(version: ClientVersion = 'v4', options?: ConnectOptions): Promise<EventClient> {

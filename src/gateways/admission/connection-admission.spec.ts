@@ -34,6 +34,18 @@ describe('ConnectionAdmission', () => {
     expect(gate.counts()).toEqual({ total: 3, refused_per_ip: 1, refused_total: 0 });
   });
 
+  it('refuses every new connection with 503 shutting down once the node stops, and still releases open ones', () => {
+    const gate = admission({});
+    const open = admitted(gate, request('192.0.2.1'));
+    gate.stopAdmitting();
+    expect(gate.admit(request('192.0.2.9'))).toEqual({
+      admitted: false,
+      refusal: { status: 503, message: 'shutting down' },
+    });
+    open.release();
+    expect(gate.counts().total).toBe(0);
+  });
+
   it('refuses past MAX_CONNECTIONS with 503', () => {
     const gate = admission({ MAX_CONNECTIONS: '1' });
     admitted(gate, request('192.0.2.1'));

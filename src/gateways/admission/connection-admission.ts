@@ -26,6 +26,7 @@ export interface ConnectionCounts {
 }
 
 export const NODE_FULL: AdmissionRefusal = { status: 503, message: 'too many connections' };
+export const SHUTTING_DOWN: AdmissionRefusal = { status: 503, message: 'shutting down' };
 export const ADDRESS_FULL: AdmissionRefusal = {
   status: 429,
   message: 'too many connections from this address',
@@ -61,6 +62,7 @@ export class ConnectionAdmission {
   private total = 0;
   private refusedPerIp = 0;
   private refusedTotal = 0;
+  private closed = false;
 
   constructor(private readonly env: Environment) {
     this.proxies = new TrustedProxies(env.TRUSTED_PROXIES);
@@ -69,6 +71,7 @@ export class ConnectionAdmission {
   /** Counts the connection `request` opens, or says why it may not open. */
   admit(request: IncomingMessage): Admission {
     const address = clientAddress(request, this.proxies);
+    if (this.closed) return { admitted: false, refusal: SHUTTING_DOWN };
     if (this.total >= this.env.MAX_CONNECTIONS) {
       this.refusedTotal += 1;
       this.logger.debug(`refused ${address}: ${this.total} connections open`);
@@ -85,6 +88,14 @@ export class ConnectionAdmission {
     const ticket = new Ticket(address, this);
     this.tickets.set(request, ticket);
     return { admitted: true, ticket };
+  }
+
+  /**
+   * From now on every new connection is refused (503 `shutting down`): the node is stopping, and
+   * a client turned away here reconnects to another node at once rather than being dropped later.
+   */
+  stopAdmitting(): void {
+    this.closed = true;
   }
 
   /** The ticket `admit` gave for `request`, for transports that admit and accept apart. */

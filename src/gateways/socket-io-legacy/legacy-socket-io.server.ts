@@ -13,6 +13,7 @@ import { AuthDeadlines } from '../admission/auth-deadline';
 import { ConnectionAdmission } from '../admission/connection-admission';
 import { EventProtocol, type EventAction } from '../event-protocol/event-protocol';
 import { ConnectionGuard } from '../connection-guard';
+import type { Departing } from '../shutdown/gateway-shutdown';
 import {
   DISCONNECT,
   HEARTBEAT,
@@ -45,7 +46,9 @@ const TRANSPORTS = 'websocket,xhr-polling';
  * pings every `WS_PING_INTERVAL_S` find the peers that are gone.
  */
 @Injectable()
-export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicationShutdown {
+export class LegacySocketIoServer
+  implements OnApplicationBootstrap, OnApplicationShutdown, Departing
+{
   private readonly logger = new Logger(LegacySocketIoServer.name);
   private readonly sessions = new Map<string, LegacySession>();
   private readonly websockets: WebSocketServer;
@@ -95,6 +98,15 @@ export class LegacySocketIoServer implements OnApplicationBootstrap, OnApplicati
     this.timer.unref();
     this.pinger = setInterval(() => this.pingWebSockets(), this.env.WS_PING_INTERVAL_S * 1000);
     this.pinger.unref();
+  }
+
+  /** The disconnect packet `0::` to every session (`GatewayShutdown`), then its end. */
+  sayGoodbye(): void {
+    for (const session of [...this.sessions.values()]) session.closeWith([DISCONNECT]);
+  }
+
+  openConnections(): number {
+    return this.sessions.size;
   }
 
   onApplicationShutdown(): void {

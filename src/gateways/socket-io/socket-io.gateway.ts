@@ -14,6 +14,7 @@ import { AuthDeadlines } from '../admission/auth-deadline';
 import { ConnectionAdmission } from '../admission/connection-admission';
 import { EventProtocol, type EventAck, type EventAction } from '../event-protocol/event-protocol';
 import { ConnectionGuard, INTERNAL_ERROR } from '../connection-guard';
+import type { Departing } from '../shutdown/gateway-shutdown';
 import type { TransportLoad } from '../transport-load';
 import { SocketIoBroadcast, SocketIoSession, unsentBytesOf } from './socket-io.session';
 
@@ -31,7 +32,9 @@ interface SessionData {
   serveClient: false,
   // Frame size, upgrade sharing and CORS come from GatewayIoAdapter.
 })
-export class SocketIoGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect {
+export class SocketIoGateway
+  implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, Departing
+{
   private readonly logger = new Logger(SocketIoGateway.name);
   private broadcast!: SocketIoBroadcast;
   private server: Server | undefined;
@@ -80,6 +83,15 @@ export class SocketIoGateway implements OnGatewayInit, OnGatewayConnection, OnGa
     for (const socket of this.server.of('/').sockets.values())
       outboundBytes += unsentBytesOf(socket);
     return { connections: this.server.engine.clientsCount, outboundBytes };
+  }
+
+  /** A socket.io disconnect to every client (`GatewayShutdown`): `io server disconnect` for them. */
+  sayGoodbye(): void {
+    this.server?.disconnectSockets(true);
+  }
+
+  openConnections(): number {
+    return this.server?.engine.clientsCount ?? 0;
   }
 
   handleConnection(socket: Socket): void {

@@ -24,11 +24,15 @@ import { TokenBucket } from '../../core/limits/token-bucket';
 import { SubscriptionService } from '../../core/subscriptions/subscription.service';
 import type { TransportLoad } from '../transport-load';
 import { FrameError, newRequestId, parseKazooRequest, type KazooRequest } from './kazoo-request';
+import type { Departing } from '../shutdown/gateway-shutdown';
 import { WsSession, type OutboundLimit } from './ws.session';
 
 /** Close code and reason for a connection that did not subscribe within `AUTH_DEADLINE_S`. */
 export const AUTH_DEADLINE_CLOSE_CODE = 4001;
 export const AUTH_DEADLINE_REASON = 'authentication deadline';
+
+/** RFC 6455: the endpoint is going away (a server shutting down). */
+const GOING_AWAY = 1001;
 
 /** Kazoo 4.x's reply frame (spec §3.5). */
 type ReplyFrame =
@@ -46,7 +50,7 @@ type ReplyFrame =
  * only translates frames into `SubscriptionService` calls and results into replies.
  */
 @Injectable()
-export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown {
+export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown, Departing {
   private readonly logger = new Logger(WsGateway.name);
   private readonly server: WebSocketServer;
   private readonly origins: OriginPolicy;
@@ -115,6 +119,15 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown 
     // The TCP socket closes however the connection ends, a failed WebSocket handshake included.
     socket.once('close', () => ticket.release());
     this.server.handleUpgrade(request, socket, head, (ws) => this.accept(ws, ticket));
+  }
+
+  /** WebSocket close 1001 `going away` to every client (`GatewayShutdown`). */
+  sayGoodbye(): void {
+    for (const client of this.server.clients) client.close(GOING_AWAY, 'going away');
+  }
+
+  openConnections(): number {
+    return this.server.clients.size;
   }
 
   onApplicationShutdown(): void {
