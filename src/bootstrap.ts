@@ -1,11 +1,12 @@
 import type { INestApplication, LogLevel } from '@nestjs/common';
 import { ConsoleLogger, Logger } from '@nestjs/common';
 import { dirname, join } from 'node:path';
+import type { Server as TlsServer } from 'node:tls';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule, type AppOptions } from './app.module';
 import { type Environment, type LogLevelName } from './config/environment';
-import { readTlsCredentials } from './config/tls-files';
+import { httpScheme, readTlsCredentials, tlsContextProblem } from './config/tls-files';
 import { GatewayIoAdapter } from './gateways/socket-io/socket-io.adapter';
 import { securityHeaders } from './http/security-headers';
 
@@ -113,4 +114,30 @@ export function stopOnSignals(
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // SIGHUP would end the process by default; operators send it to reload a renewed certificate.
+  process.on('SIGHUP', () => reloadCertificate(app, environment, logger));
+}
+
+/**
+ * Reads `TLS_CERT_FILE`/`TLS_KEY_FILE` again and serves new connections with them; open
+ * connections keep theirs. Files that do not make a usable context leave the old one in place.
+ */
+export function reloadCertificate(
+  app: INestApplication,
+  environment: Environment,
+  logger: Logger = new Logger('Blackhole'),
+): boolean {
+  if (httpScheme(environment) !== 'https') {
+    logger.log('SIGHUP: no TLS certificate to reload (TLS_CERT_FILE is not set)');
+    return false;
+  }
+  const problem = tlsContextProblem(environment);
+  const credentials = problem === undefined ? readTlsCredentials(environment) : undefined;
+  if (credentials === undefined) {
+    logger.error(`SIGHUP: certificate not reloaded, the old one stays: ${problem ?? 'no files'}`);
+    return false;
+  }
+  (app.getHttpServer() as TlsServer).setSecureContext(credentials);
+  logger.log('SIGHUP: TLS certificate reloaded for new connections');
+  return true;
 }

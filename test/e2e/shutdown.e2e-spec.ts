@@ -143,4 +143,15 @@ describe('stopping a gateway process (SIGTERM, SIGINT)', () => {
     expect(gateway.output).toMatch(/SIGINT: stopping/);
     expect(gateway.output).not.toMatch(STACK_LINE);
   });
+
+  it('keeps running on SIGHUP, which reloads the TLS certificate when there is one', async () => {
+    const gateway = await start();
+    gateway.signal('SIGHUP');
+    await waitUntil('the SIGHUP to be handled', () =>
+      gateway.output.includes('SIGHUP: no TLS certificate to reload') ? true : undefined,
+    );
+    expect((await fetch(`${gateway.url}/health`)).status).toBe(200);
+    await gateway.stop();
+    expect(await gateway.exited).toEqual({ code: 0, signal: null });
+  });
 });

@@ -1,6 +1,8 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { reloadCertificate } from '../../src/bootstrap';
+import { loadEnvironment } from '../../src/config/environment';
 import { httpRequest } from '../support/http-request';
 import { callEvent } from '../support/kazoo-events';
 import { LegacyClient, type LegacyTransport } from '../support/legacy-client';
@@ -188,4 +190,50 @@ describe('native TLS (TLS_CERT_FILE, TLS_KEY_FILE)', () => {
       expect(client.callIds()).toEqual([`tls-${slug}`]);
     },
   );
+});
+
+/** A renewed certificate is served without a restart (SIGHUP in `main.ts` calls this). */
+describe('reloading the TLS certificate', () => {
+  let certificates: TestCertificates;
+  let stack: Stack;
+  let live: { TLS_CERT_FILE: string; TLS_KEY_FILE: string };
+
+  /** On a connection of its own: a kept-alive one would still carry the certificate it began with. */
+  const healthWith = (ca: string) =>
+    httpRequest(`${stack.gateway.url}/health`, { ca, headers: { Connection: 'close' } });
+
+  beforeAll(async () => {
+    certificates = TestCertificates.create();
+    const first = certificates.selfSigned('first');
+    live = {
+      TLS_CERT_FILE: join(certificates.dir, 'live.cert.pem'),
+      TLS_KEY_FILE: join(certificates.dir, 'live.key.pem'),
+    };
+    copyFileSync(first.certFile, live.TLS_CERT_FILE);
+    copyFileSync(first.keyFile, live.TLS_KEY_FILE);
+    stack = await Stack.start({ env: live });
+  });
+
+  afterAll(async () => {
+    await stack.close();
+    certificates.remove();
+  });
+
+  it('serves new connections with the renewed files, and keeps the old ones when the new are unusable', async () => {
+    const first = readFileSync(live.TLS_CERT_FILE, 'utf8');
+    expect((await healthWith(first)).status).toBe(200);
+
+    const second = certificates.selfSigned('second');
+    copyFileSync(second.certFile, live.TLS_CERT_FILE);
+    copyFileSync(second.keyFile, live.TLS_KEY_FILE);
+    expect(reloadCertificate(stack.gateway.app, loadEnvironment(live))).toBe(true);
+    expect((await healthWith(second.cert)).status).toBe(200);
+    await expect(healthWith(first)).rejects.toThrow(/self[- ]signed|certificate/i);
+
+    // A key that is not the certificate's: the node keeps serving the second certificate.
+    const third = certificates.selfSigned('third');
+    copyFileSync(third.keyFile, live.TLS_KEY_FILE);
+    expect(reloadCertificate(stack.gateway.app, { ...loadEnvironment({}), ...live })).toBe(false);
+    expect((await healthWith(second.cert)).status).toBe(200);
+  });
 });
