@@ -3,6 +3,8 @@ import { hostname } from 'node:os';
 import { connect, type ChannelModel } from 'amqplib';
 import { AMQP_URL, KazooPublisher } from '../support/amqp';
 import { EventClient } from '../support/clients';
+import { io } from 'socket.io-client';
+import { FailoverProxy } from '../support/failover-proxy';
 import { FakeCrossbar } from '../support/fake-crossbar';
 import { GatewayBuild, GatewayProcess } from '../support/gateway-process';
 import { callEvent } from '../support/kazoo-events';
@@ -196,13 +198,18 @@ describe('a fleet of two gateway processes on one RabbitMQ', () => {
     channel.publish('sysconf', 'websockets.get', Buffer.from(JSON.stringify(request)), {
       contentType: 'application/json',
     });
-    await waitUntil('a get_resp from both nodes', () => (replies.length >= 2 ? true : undefined));
-    // Every node has answered; any third answer would come within the same window.
-    await new Promise((resolve) => setTimeout(resolve, LISTING_WINDOW_MS));
+    // Other gateways on the shared broker (other suites') answer too; ours are told by node id.
+    const nodeIds = await Promise.all(
+      [first, second].map(async (node) => (await get(node, '/v2/websockets')).body.node as string),
+    );
+    const ours = await waitUntil('a get_resp from both nodes', () => {
+      const answers = replies.filter((reply) => nodeIds.includes(reply.Node as string));
+      return new Set(answers.map((reply) => reply.Node)).size === 2 ? answers : undefined;
+    });
     await channel.close();
 
-    expect(replies).toHaveLength(2);
-    for (const reply of replies) {
+    expect(ours).toHaveLength(2);
+    for (const reply of ours) {
       expect(reply).toMatchObject({
         'Event-Category': 'websockets',
         'Event-Name': 'get_resp',
@@ -214,13 +221,46 @@ describe('a fleet of two gateway processes on one RabbitMQ', () => {
       ]);
       expect(Object.keys((reply.Data as Json[])[0])).not.toContain('account_ids');
     }
-    expect(new Set(replies.map((reply) => reply.Node)).size).toBe(2);
+    // No other node holds a socket of this account.
+    for (const reply of replies.filter((r) => !nodeIds.includes(r.Node as string))) {
+      expect(reply.Data).toEqual([]);
+    }
   });
 
   it('moves the clients of a node that is stopped to the other, where they receive again once subscribed', async () => {
+    // A client behind a balancer, as a CTI app is: it reconnects by itself and subscribes again
+    // on every connect, and the balancer sends it to the node that is still there.
+    const balancer = await FailoverProxy.start([first.url, second.url]);
+    const received: string[] = [];
+    const connects: string[] = [];
+    const roaming = io(balancer.url, {
+      transports: ['websocket'],
+      forceNew: true,
+      reconnectionDelay: 100,
+      reconnectionDelayMax: 500,
+    });
+    clients.push({ close: () => roaming.close() });
+    roaming.on('connect', () => {
+      roaming.emit(
+        'subscribe',
+        { auth_token: tokenA, account_id: accountA, binding: 'call.CHANNEL_CREATE.*' },
+        (ack: { status: string }) => connects.push(ack.status),
+      );
+    });
+    roaming.on('CHANNEL_CREATE', (event: Json) => received.push(String(event['Call-ID'])));
+    await waitUntil('the roaming client to subscribe', () =>
+      connects.length === 1 ? true : undefined,
+    );
+    const listed = await get(first, `/v2/accounts/${accountA}/websockets`, tokenA);
+    expect(listed.body.data).toHaveLength(3);
+
     await first.stop();
     await waitUntil('the client of the stopped node to see the disconnect', () =>
       onFirst.isDisconnected ? true : undefined,
+    );
+    // Back through the balancer, on the other node, and subscribed again by itself.
+    await waitUntil('the roaming client to subscribe on the other node', () =>
+      connects.length === 2 ? true : undefined,
     );
 
     const moved = await EventClient.connect('v4', second.url);
@@ -232,6 +272,10 @@ describe('a fleet of two gateway processes on one RabbitMQ', () => {
     await publisher.publish('callevt', call.routingKey, call.body);
     await moved.waitFor('CHANNEL_CREATE', (p) => (p as Json)['Call-ID'] === 'fleet-after-failover');
     await onSecond.waitForEvent((f) => f.data?.call_id === 'fleet-after-failover');
+    await waitUntil('the roaming client to receive on the other node', () =>
+      received.includes('fleet-after-failover') ? true : undefined,
+    );
+    expect(connects).toEqual(['success', 'success']);
 
     const marker = callEvent('CHANNEL_CREATE', accountB, 'fleet-marker-b-2');
     await publisher.publish('callevt', marker.routingKey, marker.body);
@@ -245,7 +289,9 @@ describe('a fleet of two gateway processes on one RabbitMQ', () => {
     ]);
 
     const listing = await get(second, `/v2/accounts/${accountA}/websockets`, tokenA);
-    expect(listing.body.data).toHaveLength(2);
+    expect(listing.body.data).toHaveLength(3);
     expect(new Set((listing.body.data as Json[]).map((socket) => socket.destination)).size).toBe(1);
+    roaming.close();
+    await balancer.stop();
   });
 });

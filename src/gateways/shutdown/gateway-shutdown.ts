@@ -4,14 +4,7 @@ import { ConnectionAdmission } from '../admission/connection-admission';
 import { LegacySocketIoServer } from '../socket-io-legacy/legacy-socket-io.server';
 import { SocketIoGateway } from '../socket-io/socket-io.gateway';
 import { WsGateway } from '../ws/ws.gateway';
-
-/** What a transport does when the node stops: tell its clients, then report how many remain. */
-export interface Departing {
-  /** Sends every client the protocol's "going away" and starts closing its connection. */
-  sayGoodbye(): void;
-  /** Connections still open. */
-  openConnections(): number;
-}
+import type { Departing } from './going-away';
 
 /** At most this long, and at most half the grace, is spent waiting for clients to hang up. */
 const MAX_DRAIN_MS = 3000;
@@ -20,9 +13,11 @@ const DRAIN_CHECK_MS = 25;
 /**
  * Stops a node the way clients and load balancers expect, before Nest closes the HTTP server
  * (which would otherwise wait for every WebSocket and long-poll): no new connection is admitted
- * (503 `shutting down`), every client is told on its own protocol (WebSocket close 1001
- * `going away`, socket.io disconnect, socket.io 0.9 disconnect packet) and given a moment to
- * hang up; whoever has not is cut when the server closes. `main.ts` bounds the whole stop by
+ * (503 `shutting down`), every client is told on its own protocol and given a moment to hang up;
+ * whoever has not is cut when the server closes. Clients are told in the way that makes them
+ * reconnect (WebSocket close 1001 `going away`; for socket.io of both generations the transport
+ * closes, as socket.io's own server does when it closes, because a socket.io disconnect packet
+ * means "do not reconnect" to their clients). `main.ts` bounds the whole stop by
  * `SHUTDOWN_GRACE_S`.
  */
 @Injectable()

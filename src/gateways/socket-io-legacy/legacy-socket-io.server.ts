@@ -13,7 +13,7 @@ import { AuthDeadlines } from '../admission/auth-deadline';
 import { ConnectionAdmission } from '../admission/connection-admission';
 import { EventProtocol, type EventAction } from '../event-protocol/event-protocol';
 import { ConnectionGuard } from '../connection-guard';
-import type { Departing } from '../shutdown/gateway-shutdown';
+import type { Departing } from '../shutdown/going-away';
 import {
   DISCONNECT,
   HEARTBEAT,
@@ -100,9 +100,9 @@ export class LegacySocketIoServer
     this.pinger.unref();
   }
 
-  /** The disconnect packet `0::` to every session (`GatewayShutdown`), then its end. */
+  /** Ends every session's transport so that its client reconnects (`LegacySession.goAway`). */
   sayGoodbye(): void {
-    for (const session of [...this.sessions.values()]) session.closeWith([DISCONNECT]);
+    for (const session of [...this.sessions.values()]) session.goAway();
   }
 
   openConnections(): number {

@@ -5,6 +5,7 @@ import type { GatewayError } from '../../core/errors';
 import { TokenBucket } from '../../core/limits/token-bucket';
 import type { EventMatch, Session, SessionOrigin } from '../../core/session';
 import { authorizationLostEvent } from '../event-protocol/event-protocol';
+import { GOING_AWAY } from '../shutdown/going-away';
 import type { DeadlineWatch } from '../admission/auth-deadline';
 import type { ConnectionTicket } from '../admission/connection-admission';
 import type { LegacyTransport } from './legacy-liveness';
@@ -198,6 +199,19 @@ export class LegacySession implements Session {
       this.bufferedBytes = 0;
       if (this.poll) this.answerPoll([DISCONNECT]);
     }
+    this.close();
+  }
+
+  /**
+   * The node is stopping. The disconnect packet `0::` would tell a 0.9 client it was "booted",
+   * after which it never reconnects; a transport that ends makes it reconnect instead: the
+   * WebSocket closes with 1001 `going away`, a waiting poll gets a noop and the next one
+   * `7:::1+0` (not handshaken, advice: reconnect).
+   */
+  goAway(): void {
+    if (this.closed) return;
+    this.socket?.close(GOING_AWAY.code, GOING_AWAY.reason);
+    this.socket = undefined;
     this.close();
   }
 

@@ -14,7 +14,7 @@ import { AuthDeadlines } from '../admission/auth-deadline';
 import { ConnectionAdmission } from '../admission/connection-admission';
 import { EventProtocol, type EventAck, type EventAction } from '../event-protocol/event-protocol';
 import { ConnectionGuard, INTERNAL_ERROR } from '../connection-guard';
-import type { Departing } from '../shutdown/gateway-shutdown';
+import type { Departing } from '../shutdown/going-away';
 import type { TransportLoad } from '../transport-load';
 import { SocketIoBroadcast, SocketIoSession, unsentBytesOf } from './socket-io.session';
 
@@ -85,9 +85,13 @@ export class SocketIoGateway
     return { connections: this.server.engine.clientsCount, outboundBytes };
   }
 
-  /** A socket.io disconnect to every client (`GatewayShutdown`): `io server disconnect` for them. */
+  /**
+   * Closes every Engine.IO connection, as socket.io's own `close()` does: clients see `disconnect`
+   * with `transport close` and reconnect by themselves. A socket.io disconnect packet would read
+   * `io server disconnect` to them, after which socket.io clients never reconnect on their own.
+   */
   sayGoodbye(): void {
-    this.server?.disconnectSockets(true);
+    this.server?.engine.close();
   }
 
   openConnections(): number {

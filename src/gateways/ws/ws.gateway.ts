@@ -24,15 +24,12 @@ import { TokenBucket } from '../../core/limits/token-bucket';
 import { SubscriptionService } from '../../core/subscriptions/subscription.service';
 import type { TransportLoad } from '../transport-load';
 import { FrameError, newRequestId, parseKazooRequest, type KazooRequest } from './kazoo-request';
-import type { Departing } from '../shutdown/gateway-shutdown';
+import { GOING_AWAY, type Departing } from '../shutdown/going-away';
 import { WsSession, type OutboundLimit } from './ws.session';
 
 /** Close code and reason for a connection that did not subscribe within `AUTH_DEADLINE_S`. */
 export const AUTH_DEADLINE_CLOSE_CODE = 4001;
 export const AUTH_DEADLINE_REASON = 'authentication deadline';
-
-/** RFC 6455: the endpoint is going away (a server shutting down). */
-const GOING_AWAY = 1001;
 
 /** Kazoo 4.x's reply frame (spec §3.5). */
 type ReplyFrame =
@@ -123,7 +120,7 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown,
 
   /** WebSocket close 1001 `going away` to every client (`GatewayShutdown`). */
   sayGoodbye(): void {
-    for (const client of this.server.clients) client.close(GOING_AWAY, 'going away');
+    for (const client of this.server.clients) client.close(GOING_AWAY.code, GOING_AWAY.reason);
   }
 
   openConnections(): number {
