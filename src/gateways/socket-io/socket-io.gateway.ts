@@ -17,6 +17,7 @@ import { ConnectionGuard, INTERNAL_ERROR } from '../connection-guard';
 import type { Departing } from '../shutdown/gateway-shutdown';
 import type { TransportLoad } from '../transport-load';
 import { SocketIoBroadcast, SocketIoSession, unsentBytesOf } from './socket-io.session';
+import { connectionLog } from '../../logging/log-record';
 
 interface SessionData {
   session?: SocketIoSession;
@@ -69,7 +70,7 @@ export class SocketIoGateway
       maxOutboundBytes: this.env.MAX_OUTBOUND_BYTES,
       onSlowConsumer: (session) => {
         this.stats.slowConsumerDisconnects += 1;
-        this.logger.warn(`session ${session.id}: dropped as a slow consumer`);
+        this.logger.warn(connectionLog(session.id, 'dropped as a slow consumer'));
         // Idempotent: socket.io's disconnect normally released them already (handleDisconnect).
         this.protocol.disconnect(session);
       },
@@ -142,7 +143,7 @@ export function socketIoGuard(stats: EventStats, logger: Logger): ConnectionGuar
   return new ConnectionGuard<Socket>(
     stats,
     logger,
-    (socket) => `socket ${socket.id}`,
+    (socket) => socket.id,
     (socket) => {
       socket.emit('error', INTERNAL_ERROR);
       socket.disconnect(true);

@@ -26,6 +26,7 @@ import type { TransportLoad } from '../transport-load';
 import { FrameError, newRequestId, parseKazooRequest, type KazooRequest } from './kazoo-request';
 import type { Departing } from '../shutdown/gateway-shutdown';
 import { WsSession, type OutboundLimit } from './ws.session';
+import { connectionLog } from '../../logging/log-record';
 
 /** Close code and reason for a connection that did not subscribe within `AUTH_DEADLINE_S`. */
 export const AUTH_DEADLINE_CLOSE_CODE = 4001;
@@ -71,7 +72,7 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown,
       maxOutboundBytes: env.MAX_OUTBOUND_BYTES,
       onSlowConsumer: (session) => {
         stats.slowConsumerDisconnects += 1;
-        this.logger.warn(`session ${session.id}: dropped as a slow consumer`);
+        this.logger.warn(connectionLog(session.id, 'dropped as a slow consumer'));
         // Now rather than at 'close', which a peer that does not read may delay.
         this.subscriptions.disconnect(session);
       },
@@ -79,7 +80,7 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown,
     this.guard = new ConnectionGuard<WsSession>(
       stats,
       this.logger,
-      (session) => `session ${session.id}`,
+      (session) => session.id,
       (session) => session.closeAfterInternalError(),
     );
     this.origins = new OriginPolicy(env.CORS_ORIGINS);
@@ -157,7 +158,7 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown,
       this.subscriptions.disconnect(session);
     });
     // An oversized frame or a protocol violation: ws closes the socket (1009, 1002) itself.
-    socket.on('error', (error) => this.logger.debug(`session ${session.id}: ${error.message}`));
+    socket.on('error', (error) => this.logger.debug(connectionLog(session.id, error.message)));
   }
 
   private async onFrame(session: WsSession, data: RawData, isBinary: boolean): Promise<void> {
@@ -177,7 +178,11 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown,
       const error = allowed ? toGatewayError(cause) : this.rateLimited(session);
       if (!(cause instanceof GatewayError)) {
         this.logger.error(
-          `request failed: ${cause instanceof Error ? cause.stack : String(cause)}`,
+          connectionLog(
+            session.id,
+            `request failed: ${cause instanceof Error ? cause.stack : String(cause)}`,
+            { request_id: requestId },
+          ),
         );
       }
       const reply: ReplyFrame = {
