@@ -38,6 +38,11 @@ export function isLogRecord(message: unknown): message is LogRecord {
 /** A record in words, for text logs: `session <connection>: <msg> (request <id>)`. */
 export function recordText({ msg, connection, request_id }: LogRecord): string {
   const subject = connection !== undefined ? `session ${connection}: ` : '';
-  const request = request_id !== undefined ? ` (request ${request_id})` : '';
+  const request = request_id !== undefined ? ` (request ${printable(request_id)})` : '';
   return `${subject}${msg}${request}`;
+}
+
+/** A client-chosen id in a text line: control characters escaped, so it cannot forge lines. */
+function printable(text: string): string {
+  return /^[\w.:-]*$/.test(text) ? text : JSON.stringify(text);
 }

@@ -205,6 +205,7 @@ export class LegacySocketIoServer
       },
     );
     this.sessions.set(session.id, session);
+    this.logger.debug(connectionLog(secretTag(session.id), 'connected (socket.io 0.9)'));
     session.deadline = this.deadlines.watch(() => {
       const { failure } = this.protocol.refusal(new AuthDeadlineError());
       session.closeWith([eventPacket(failure.event, failure.payload), DISCONNECT]);
@@ -339,6 +340,7 @@ export class LegacySocketIoServer
 
   private forget(session: LegacySession): void {
     this.sessions.delete(session.id);
+    this.logger.debug(connectionLog(secretTag(session.id), 'disconnected'));
     session.deadline?.clear();
     session.ticket?.release();
     this.protocol.disconnect(session);

@@ -97,6 +97,9 @@ export class SocketIoGateway
 
   handleConnection(socket: Socket): void {
     const session = this.sessionOf(socket);
+    this.logger.debug(
+      connectionLog(session.id, `connected (socket.io, EIO ${socket.conn.protocol})`),
+    );
     session.deadline = this.deadlines.watch(() => {
       const { payload } = this.protocol.refusal(new AuthDeadlineError()).failure;
       socket.emit('error', payload);
@@ -109,6 +112,7 @@ export class SocketIoGateway
   handleDisconnect(socket: Socket): void {
     const session = (socket.data as SessionData).session;
     if (!session) return;
+    this.logger.debug(connectionLog(session.id, 'disconnected'));
     session.deadline?.clear();
     this.protocol.disconnect(session);
   }

@@ -146,6 +146,7 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown,
       { protocol: 'kazoo-ws', source: ticket.clientAddress, connectedAt: Date.now() },
     );
     this.sessions.set(socket, session);
+    this.logger.debug(connectionLog(session.id, 'connected (Kazoo WebSocket)'));
     session.deadline = this.deadlines.watch(() =>
       socket.close(AUTH_DEADLINE_CLOSE_CODE, AUTH_DEADLINE_REASON),
     );
@@ -153,7 +154,8 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown,
       this.guard.run(session, () => this.onFrame(session, data, isBinary)),
     );
     socket.on('pong', () => (session.alive = true));
-    socket.on('close', () => {
+    socket.on('close', (code: number) => {
+      this.logger.debug(connectionLog(session.id, `disconnected (${code})`));
       session.deadline?.clear();
       this.subscriptions.disconnect(session);
     });
@@ -176,6 +178,9 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown,
       if (thrown instanceof FrameError) requestId = thrown.requestId;
       const cause = thrown instanceof FrameError ? thrown.error : thrown;
       const error = allowed ? toGatewayError(cause) : this.rateLimited(session);
+      this.logger.debug(
+        connectionLog(session.id, `request refused: ${error.code}`, { request_id: requestId }),
+      );
       if (!(cause instanceof GatewayError)) {
         this.logger.error(
           connectionLog(
