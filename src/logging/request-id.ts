@@ -13,7 +13,7 @@ export function acceptRequestId(header: string | string[] | undefined): string {
 }
 
 /** A request as this middleware leaves it: pino-http reuses `id` instead of making its own. */
-export type IdentifiedRequest = IncomingMessage & { id?: string };
+export type IdentifiedRequest = IncomingMessage & { id?: unknown };
 
 /**
  * Express middleware giving every HTTP request an id (`X-Request-Id` in, or a new one) and
