@@ -20,7 +20,11 @@ class TextLogger extends ConsoleLogger {
   }
 
   protected override stringifyMessage(message: unknown, logLevel: LogLevel): string {
-    return super.stringifyMessage(isLogRecord(message) ? recordText(message) : message, logLevel);
+    const text: unknown = super.stringifyMessage(
+      isLogRecord(message) ? recordText(message) : message,
+      logLevel,
+    );
+    return String(text);
   }
 }
 

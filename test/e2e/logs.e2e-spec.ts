@@ -74,6 +74,9 @@ describe('logs of a gateway process', () => {
         headers: { 'X-Auth-Token': token, 'X-Request-Id': 'e2e-listing' },
       });
       expect(listing.status).toBe(200);
+      const { node: publicId } = (await (await fetch(`${gateway.url}/v2/websockets`)).json()) as {
+        node: string;
+      };
 
       // A client of each protocol, subscribing with the token.
       const io = await EventClient.connect('v4', gateway.url);
@@ -127,16 +130,16 @@ describe('logs of a gateway process', () => {
       expect(unparsed).toEqual([]);
       const lines = raw.map((line) => JSON.parse(line) as LogLine);
       const node = lines[0]?.node;
-      expect(node).toMatch(/^[0-9a-f]{16}$/);
+      // The id the node answers with publicly, never its host name.
+      expect(node).toBe(publicId);
       for (const line of lines) {
-        expect(line).toEqual(
-          expect.objectContaining({
-            level: expect.any(String),
-            time: expect.any(String),
-            msg: expect.any(String),
-            node,
-          }),
-        );
+        expect([typeof line.level, typeof line.time, typeof line.msg]).toEqual([
+          'string',
+          'string',
+          'string',
+        ]);
+        expect(Number.isNaN(Date.parse(line.time))).toBe(false);
+        expect(line.node).toBe(node);
         expect(line).not.toHaveProperty('hostname');
       }
 
@@ -161,13 +164,9 @@ describe('logs of a gateway process', () => {
         expect(ofConnection.map((line) => line.msg)).toContain(opened);
       }
       expect(ofConnection.map((line) => line.connection)).toContain(secretTag(legacy.sid));
-      expect(lines).toContainEqual(
-        expect.objectContaining({
-          msg: expect.stringMatching(/^request refused: /),
-          request_id: 'ws-refused-1',
-          connection: expect.any(String),
-        }),
-      );
+      const refusal = lines.find((line) => line.request_id === 'ws-refused-1');
+      expect(refusal?.msg).toMatch(/^request refused: /);
+      expect(refusal?.connection).toMatch(/^[\w-]+$/);
 
       // Never a credential.
       expect(legacy.sid.length).toBeGreaterThan(10);
