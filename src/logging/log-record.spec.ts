@@ -1,4 +1,5 @@
-import { connectionLog, isLogRecord, recordText } from './log-record';
+import { secretTag } from '../core/secret-tag';
+import { connectionLog, connectionName, isLogRecord, recordText } from './log-record';
 
 describe('log records', () => {
   it('carry the connection and the request as fields', () => {
@@ -27,5 +28,11 @@ describe('log records', () => {
     const text = recordText(connectionLog('abc', 'failed', { request_id: 'x\nforged line' }));
     expect(text).not.toContain('\n');
     expect(text).toContain('"x\\nforged line"');
+  });
+
+  it('name a session by its log name, or by a tag when its id may be a credential', () => {
+    expect(connectionName({ id: 'ws-uuid', logName: 'ws-uuid' })).toBe('ws-uuid');
+    expect(connectionName({ id: 'legacy-sid-0.9' })).toBe(secretTag('legacy-sid-0.9'));
+    expect(connectionName({ id: 'legacy-sid-0.9' })).not.toContain('legacy');
   });
 });

@@ -1,3 +1,6 @@
+import { secretTag } from '../core/secret-tag';
+import type { Session } from '../core/session';
+
 /**
  * Fields a log line may carry besides its message. JSON logs write them as properties of the
  * line, text logs in words; either way a connection or a request can be followed through the
@@ -16,6 +19,11 @@ export interface LogFields {
 /** A log message with fields, passed to Nest's `Logger` in place of a string. */
 export interface LogRecord extends LogFields {
   readonly msg: string;
+}
+
+/** How logs name `session`: its `logName`, or a tag of its id when that may be a credential. */
+export function connectionName(session: Pick<Session, 'id' | 'logName'>): string {
+  return session.logName ?? secretTag(session.id);
 }
 
 /** A line about one connection; `connection` must never be a credential (see `LogFields`). */

@@ -82,6 +82,12 @@ describe('logs of a gateway process', () => {
       const io = await EventClient.connect('v4', gateway.url);
       closers.push(io);
       expect((await io.subscribe(token, account, BINDING)).status).toBe('success');
+      // socket.io 2.x over polling: its socket id is the Engine.IO session id, a credential.
+      const ioV2 = await EventClient.connect('v2', gateway.url, { transports: ['polling'] });
+      closers.push(ioV2);
+      expect((await ioV2.subscribe(token, account, BINDING)).status).toBe('success');
+      const engineSid = ioV2.id ?? '';
+      expect(engineSid.length).toBeGreaterThan(10);
       const legacy = await LegacyClient.connect(gateway.url, 'xhr-polling');
       closers.push(legacy);
       await legacy.emit(
@@ -158,12 +164,14 @@ describe('logs of a gateway process', () => {
       const ofConnection = lines.filter((line) => line.connection !== undefined);
       for (const opened of [
         'connected (socket.io, EIO 4)',
+        'connected (socket.io, EIO 3)',
         'connected (socket.io 0.9)',
         'connected (Kazoo WebSocket)',
       ]) {
         expect(ofConnection.map((line) => line.msg)).toContain(opened);
       }
       expect(ofConnection.map((line) => line.connection)).toContain(secretTag(legacy.sid));
+      expect(ofConnection.map((line) => line.connection)).toContain(secretTag(engineSid));
       const refusal = lines.find((line) => line.request_id === 'ws-refused-1');
       expect(refusal?.msg).toMatch(/^request refused: /);
       expect(refusal?.connection).toMatch(/^[\w-]+$/);
@@ -171,6 +179,7 @@ describe('logs of a gateway process', () => {
       // Never a credential.
       expect(legacy.sid.length).toBeGreaterThan(10);
       expect(output).not.toContain(legacy.sid);
+      expect(output).not.toContain(engineSid);
       expect(output).not.toContain(token);
     } finally {
       await gateway.stop();

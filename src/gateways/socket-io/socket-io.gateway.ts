@@ -16,7 +16,12 @@ import { EventProtocol, type EventAck, type EventAction } from '../event-protoco
 import { ConnectionGuard, INTERNAL_ERROR } from '../connection-guard';
 import type { Departing } from '../shutdown/gateway-shutdown';
 import type { TransportLoad } from '../transport-load';
-import { SocketIoBroadcast, SocketIoSession, unsentBytesOf } from './socket-io.session';
+import {
+  SocketIoBroadcast,
+  SocketIoSession,
+  socketLogName,
+  unsentBytesOf,
+} from './socket-io.session';
 import { connectionLog } from '../../logging/log-record';
 
 interface SessionData {
@@ -70,7 +75,7 @@ export class SocketIoGateway
       maxOutboundBytes: this.env.MAX_OUTBOUND_BYTES,
       onSlowConsumer: (session) => {
         this.stats.slowConsumerDisconnects += 1;
-        this.logger.warn(connectionLog(session.id, 'dropped as a slow consumer'));
+        this.logger.warn(connectionLog(session.logName, 'dropped as a slow consumer'));
         // Idempotent: socket.io's disconnect normally released them already (handleDisconnect).
         this.protocol.disconnect(session);
       },
@@ -98,7 +103,7 @@ export class SocketIoGateway
   handleConnection(socket: Socket): void {
     const session = this.sessionOf(socket);
     this.logger.debug(
-      connectionLog(session.id, `connected (socket.io, EIO ${socket.conn.protocol})`),
+      connectionLog(session.logName, `connected (socket.io, EIO ${socket.conn.protocol})`),
     );
     session.deadline = this.deadlines.watch(() => {
       const { payload } = this.protocol.refusal(new AuthDeadlineError()).failure;
@@ -112,7 +117,7 @@ export class SocketIoGateway
   handleDisconnect(socket: Socket): void {
     const session = (socket.data as SessionData).session;
     if (!session) return;
-    this.logger.debug(connectionLog(session.id, 'disconnected'));
+    this.logger.debug(connectionLog(session.logName, 'disconnected'));
     session.deadline?.clear();
     this.protocol.disconnect(session);
   }
@@ -147,7 +152,7 @@ export function socketIoGuard(stats: EventStats, logger: Logger): ConnectionGuar
   return new ConnectionGuard<Socket>(
     stats,
     logger,
-    (socket) => socket.id,
+    (socket) => socketLogName(socket),
     (socket) => {
       socket.emit('error', INTERNAL_ERROR);
       socket.disconnect(true);
