@@ -2,6 +2,7 @@ import { DynamicModule, Module, Type } from '@nestjs/common';
 import { AmqpModule } from './amqp/amqp.module';
 import { type Environment } from './config/environment';
 import { EnvironmentModule } from './config/environment.module';
+import type { NodeIdentity } from './config/node-identity';
 import type { Clock } from './core/clock';
 import { CoreModule } from './core/core.module';
 import { defaultFeatures } from './features';
@@ -18,16 +19,23 @@ export interface AppOptions {
   readonly features?: readonly Type[];
   /** Time source; tests pass one they control. */
   readonly clock?: Clock;
+  /** This node's identity; given when something outside the module (the logger) names the node too. */
+  readonly node?: NodeIdentity;
 }
 
 /** Composition root: the one place that lists every module of the application. */
 @Module({})
 export class AppModule {
-  static register({ environment, features = defaultFeatures, clock }: AppOptions): DynamicModule {
+  static register({
+    environment,
+    features = defaultFeatures,
+    clock,
+    node,
+  }: AppOptions): DynamicModule {
     return {
       module: AppModule,
       imports: [
-        EnvironmentModule.forRoot(environment, clock),
+        EnvironmentModule.forRoot(environment, clock, node),
         CoreModule,
         AmqpModule,
         GatewaysModule,

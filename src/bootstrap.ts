@@ -1,14 +1,18 @@
-import type { INestApplication, LogLevel } from '@nestjs/common';
-import { ConsoleLogger, Logger } from '@nestjs/common';
+import type { INestApplication } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
 import { dirname, join } from 'node:path';
 import type { Server as TlsServer } from 'node:tls';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule, type AppOptions } from './app.module';
-import { type Environment, type LogLevelName } from './config/environment';
+import { type Environment } from './config/environment';
+import { NodeIdentity } from './config/node-identity';
 import { httpScheme, readTlsCredentials, tlsContextProblem } from './config/tls-files';
 import { GatewayIoAdapter } from './gateways/socket-io/socket-io.adapter';
 import { securityHeaders } from './http/security-headers';
+import { createLogger, createRootLogger } from './logging/gateway-logger';
+import { httpLogging } from './logging/http-logging';
+import { requestIds } from './logging/request-id';
 
 /** `public/` at the project root, from `src/` and from `dist/` alike. */
 const PUBLIC_DIR = join(__dirname, '..', 'public');
@@ -18,43 +22,18 @@ const SOCKET_IO_CLIENT_DIR = join(
   'client-dist',
 );
 
-const LEVELS: Record<LogLevelName, LogLevel[]> = {
-  fatal: ['fatal'],
-  error: ['fatal', 'error'],
-  warn: ['fatal', 'error', 'warn'],
-  info: ['fatal', 'error', 'warn', 'log'],
-  debug: ['fatal', 'error', 'warn', 'log', 'debug'],
-  verbose: ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'],
-};
-
-/**
- * Nest announces "successfully started" before the port is bound, so a port in use would read
- * as a start followed by a failure; `main.ts` says where it listens once it does.
- */
-class GatewayLogger extends ConsoleLogger {
-  override log(message: unknown, ...rest: unknown[]): void {
-    if (message === 'Nest application successfully started') return;
-    super.log(message, ...rest);
-  }
-}
-
-export function createLogger(env: Environment): ConsoleLogger {
-  return new GatewayLogger('Blackhole', {
-    logLevels: LEVELS[env.LOG_LEVEL],
-    json: env.LOG_FORMAT === 'json',
-    colors: env.LOG_FORMAT === 'text' && process.stdout.isTTY === true,
-  });
-}
-
 /** Builds and starts the gateway; shared by `main.ts`, the demo and the end-to-end tests. */
 export async function startGateway(
   environment: Environment,
   options: Omit<AppOptions, 'environment'> = {},
 ): Promise<INestApplication> {
+  const node = new NodeIdentity();
+  const jsonLogs =
+    environment.LOG_FORMAT === 'json' ? createRootLogger(environment, node) : undefined;
   const app = await NestFactory.create<NestExpressApplication>(
-    AppModule.register({ environment, ...options }),
+    AppModule.register({ environment, node, ...options }),
     {
-      logger: createLogger(environment),
+      logger: createLogger(environment, jsonLogs),
       // Closing the server then cuts keep-alive and upgraded connections instead of waiting for
       // them; clients were told to go before (GatewayShutdown).
       forceCloseConnections: true,
@@ -66,6 +45,8 @@ export async function startGateway(
   app.useWebSocketAdapter(new GatewayIoAdapter(app));
   // Nothing to gain from telling the open internet which framework answers.
   app.disable('x-powered-by');
+  app.use(requestIds);
+  if (jsonLogs !== undefined) app.use(...httpLogging(jsonLogs));
   app.use(securityHeaders);
   // The console page and the browser clients it and Kazoo 3.x's example page load, served locally.
   app.useStaticAssets(PUBLIC_DIR, { index: 'index.html', maxAge: '1h' });

@@ -7,12 +7,16 @@ import { NodeIdentity } from './node-identity';
 @Global()
 @Module({})
 export class EnvironmentModule {
-  static forRoot(environment: Environment, clock: Clock = new Clock()): DynamicModule {
+  static forRoot(
+    environment: Environment,
+    clock: Clock = new Clock(),
+    node: NodeIdentity = new NodeIdentity(),
+  ): DynamicModule {
     return {
       module: EnvironmentModule,
       providers: [
         { provide: Environment, useValue: environment },
-        { provide: NodeIdentity, useValue: new NodeIdentity() },
+        { provide: NodeIdentity, useValue: node },
         { provide: Clock, useValue: clock },
       ],
       exports: [Environment, NodeIdentity, Clock],

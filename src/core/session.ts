@@ -34,6 +34,11 @@ export interface Session {
   authorizationLost?(accountId: string, bindings: readonly string[], error: GatewayError): void;
   /** Where the connection came from, for socket listings; never holds a token. */
   readonly origin?: SessionOrigin;
+  /**
+   * How logs name the connection (their `connection` field), when `id` is no secret. Unset,
+   * logs name it by a tag of `id`: a socket.io 0.9 session id is its client's credential.
+   */
+  readonly logName?: string;
 }
 
 /** What a transport knows of a connection when it opens, for `GET …/websockets` listings. */

@@ -1,5 +1,6 @@
 import type { Logger } from '@nestjs/common';
 import { EventStats } from '../core/events/event-stats';
+import { isLogRecord, recordText } from '../logging/log-record';
 import { ConnectionGuard } from './connection-guard';
 
 interface FakeConnection {
@@ -11,13 +12,10 @@ describe('ConnectionGuard', () => {
   const setup = (close: (connection: FakeConnection) => void = (c) => (c.closes += 1)) => {
     const stats = new EventStats();
     const errors: string[] = [];
-    const logger = { error: (line: string) => errors.push(line) } as unknown as Logger;
-    const guard = new ConnectionGuard<FakeConnection>(
-      stats,
-      logger,
-      (c) => `conn ${c.name}`,
-      close,
-    );
+    const logger = {
+      error: (line: unknown) => errors.push(isLogRecord(line) ? recordText(line) : String(line)),
+    } as unknown as Logger;
+    const guard = new ConnectionGuard<FakeConnection>(stats, logger, (c) => c.name, close);
     const failing: FakeConnection = { name: 'failing', closes: 0 };
     const bystander: FakeConnection = { name: 'bystander', closes: 0 };
     return { stats, errors, guard, failing, bystander };
@@ -35,7 +33,7 @@ describe('ConnectionGuard', () => {
     expect(bystander.closes).toBe(0);
     expect(stats.snapshot().internal_error_disconnects).toBe(1);
     expect(errors).toHaveLength(1);
-    expect(errors[0]).toContain('conn failing');
+    expect(errors[0]).toContain('session failing');
     expect(errors[0]).toContain('handler bug');
     expect(errors[0]).toContain('connection-guard.spec.ts');
   });
@@ -61,7 +59,9 @@ describe('ConnectionGuard', () => {
     await settle();
     expect(stats.internalErrorDisconnects).toBe(1);
     expect(errors).toEqual([
-      expect.stringContaining('conn failing: closed after an internal error: Error: handler bug'),
+      expect.stringContaining(
+        'session failing: closed after an internal error: Error: handler bug',
+      ),
       expect.stringContaining('closing failed: Error: socket already gone'),
     ]);
   });

@@ -1,6 +1,7 @@
 import type { Logger } from '@nestjs/common';
 import { ErrorCode } from '../core/errors';
 import type { EventStats } from '../core/events/event-stats';
+import { connectionLog } from '../logging/log-record';
 
 /**
  * What a connection gets when a failure nobody foresaw escapes its frame handler: plain
@@ -26,8 +27,8 @@ export class ConnectionGuard<C extends object> {
   constructor(
     private readonly stats: EventStats,
     private readonly logger: Logger,
-    /** Names a connection in the log without giving away a credential. */
-    private readonly describe: (connection: C) => string,
+    /** Names a connection in the log (`connection`) without giving away a credential. */
+    private readonly nameOf: (connection: C) => string,
     /** Closes the connection with the protocol's code; must not throw, but is guarded anyway. */
     private readonly close: (connection: C) => void,
   ) {}
@@ -51,17 +52,19 @@ export class ConnectionGuard<C extends object> {
     this.contained.add(connection);
     this.stats.internalErrorDisconnects += 1;
     this.logger.error(
-      `${this.describe(connection)}: closed after an internal error: ${
-        error instanceof Error ? error.stack : String(error)
-      }`,
+      connectionLog(
+        this.nameOf(connection),
+        `closed after an internal error: ${error instanceof Error ? error.stack : String(error)}`,
+      ),
     );
     try {
       this.close(connection);
     } catch (closeError) {
       this.logger.error(
-        `${this.describe(connection)}: closing failed: ${
-          closeError instanceof Error ? closeError.stack : String(closeError)
-        }`,
+        connectionLog(
+          this.nameOf(connection),
+          `closing failed: ${closeError instanceof Error ? closeError.stack : String(closeError)}`,
+        ),
       );
     }
   }

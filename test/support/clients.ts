@@ -37,6 +37,8 @@ export interface ConnectOptions {
 }
 
 interface RawSocket {
+  /** socket.io's id of the socket; for a v2 client, also its Engine.IO session id. */
+  readonly id?: string;
   on(event: string, listener: (...args: unknown[]) => void): unknown;
   onAny?(listener: (event: string, ...args: unknown[]) => void): unknown;
   emit(event: string, ...args: unknown[]): unknown;
@@ -103,6 +105,11 @@ export class EventClient {
       });
     });
     return new EventClient(version, socket, watch);
+  }
+
+  /** The socket's id as the server gave it, once connected. */
+  get id(): string | undefined {
+    return this.socket.id;
   }
 
   get isDisconnected(): boolean {

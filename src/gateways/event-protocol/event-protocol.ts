@@ -5,6 +5,7 @@ import { BadRequestError, GatewayError, toGatewayError } from '../../core/errors
 import type { Session } from '../../core/session';
 import { SubscriptionService } from '../../core/subscriptions/subscription.service';
 import { EventRequestDto } from './event-requests.dto';
+import { connectionLog, connectionName } from '../../logging/log-record';
 
 /** The client events of Kazoo 3.x's event protocol. */
 export type EventAction = 'subscribe' | 'unsubscribe';
@@ -83,7 +84,7 @@ export class EventProtocol {
       });
       return { ack: { status: 'success', data: result } };
     } catch (thrown) {
-      return this.refusal(thrown);
+      return this.refusal(thrown, session);
     }
   }
 
@@ -95,11 +96,12 @@ export class EventProtocol {
    * A failure is reported both ways 3.x clients listen for: the event, and the ack if any.
    * Transports use it for what they refuse themselves (rate limit, deadline).
    */
-  refusal(thrown: unknown): EventOutcome & { failure: EventFailure } {
+  refusal(thrown: unknown, session?: Session): EventOutcome & { failure: EventFailure } {
     const error = toGatewayError(thrown);
     if (!(thrown instanceof GatewayError)) {
+      const message = `request failed: ${thrown instanceof Error ? thrown.stack : String(thrown)}`;
       this.logger.error(
-        `request failed: ${thrown instanceof Error ? thrown.stack : String(thrown)}`,
+        session !== undefined ? connectionLog(connectionName(session), message) : message,
       );
     }
     return {

@@ -28,6 +28,7 @@ import {
 import type { TransportLoad } from '../transport-load';
 import { silenceEndsSession } from './legacy-liveness';
 import { LegacySession, type OutboundLimit } from './legacy.session';
+import { connectionLog } from '../../logging/log-record';
 
 /** Where socket.io 0.9 clients (`io.connect(url)`, resource `socket.io`, protocol 1) knock. */
 export const LEGACY_PATH = '/socket.io/1';
@@ -71,13 +72,13 @@ export class LegacySocketIoServer
       maxOutboundBytes: env.MAX_OUTBOUND_BYTES,
       onSlowConsumer: (session) => {
         stats.slowConsumerDisconnects += 1;
-        this.logger.warn(`session ${secretTag(session.id)}: dropped as a slow consumer`);
+        this.logger.warn(connectionLog(secretTag(session.id), 'dropped as a slow consumer'));
       },
     };
     this.guard = new ConnectionGuard<LegacySession>(
       stats,
       this.logger,
-      (session) => `session ${secretTag(session.id)}`,
+      (session) => secretTag(session.id),
       (session) => session.closeAfterInternalError(),
     );
     this.origins = new OriginPolicy(env.CORS_ORIGINS);
@@ -177,7 +178,7 @@ export class LegacySocketIoServer
       ws.on('close', () => session.close());
       // The session id is the session's only credential: logs name it by a tag.
       ws.on('error', (error) =>
-        this.logger.debug(`session ${secretTag(session.id)}: ${error.message}`),
+        this.logger.debug(connectionLog(secretTag(session.id), error.message)),
       );
       session.attachWebSocket(ws);
     });
@@ -204,6 +205,7 @@ export class LegacySocketIoServer
       },
     );
     this.sessions.set(session.id, session);
+    this.logger.debug(connectionLog(secretTag(session.id), 'connected (socket.io 0.9)'));
     session.deadline = this.deadlines.watch(() => {
       const { failure } = this.protocol.refusal(new AuthDeadlineError());
       session.closeWith([eventPacket(failure.event, failure.payload), DISCONNECT]);
@@ -338,6 +340,7 @@ export class LegacySocketIoServer
 
   private forget(session: LegacySession): void {
     this.sessions.delete(session.id);
+    this.logger.debug(connectionLog(secretTag(session.id), 'disconnected'));
     session.deadline?.clear();
     session.ticket?.release();
     this.protocol.disconnect(session);

@@ -16,7 +16,13 @@ import { EventProtocol, type EventAck, type EventAction } from '../event-protoco
 import { ConnectionGuard, INTERNAL_ERROR } from '../connection-guard';
 import type { Departing } from '../shutdown/going-away';
 import type { TransportLoad } from '../transport-load';
-import { SocketIoBroadcast, SocketIoSession, unsentBytesOf } from './socket-io.session';
+import {
+  SocketIoBroadcast,
+  SocketIoSession,
+  socketLogName,
+  unsentBytesOf,
+} from './socket-io.session';
+import { connectionLog } from '../../logging/log-record';
 
 interface SessionData {
   session?: SocketIoSession;
@@ -69,7 +75,7 @@ export class SocketIoGateway
       maxOutboundBytes: this.env.MAX_OUTBOUND_BYTES,
       onSlowConsumer: (session) => {
         this.stats.slowConsumerDisconnects += 1;
-        this.logger.warn(`session ${session.id}: dropped as a slow consumer`);
+        this.logger.warn(connectionLog(session.logName, 'dropped as a slow consumer'));
         // Idempotent: socket.io's disconnect normally released them already (handleDisconnect).
         this.protocol.disconnect(session);
       },
@@ -100,6 +106,9 @@ export class SocketIoGateway
 
   handleConnection(socket: Socket): void {
     const session = this.sessionOf(socket);
+    this.logger.debug(
+      connectionLog(session.logName, `connected (socket.io, EIO ${socket.conn.protocol})`),
+    );
     session.deadline = this.deadlines.watch(() => {
       const { payload } = this.protocol.refusal(new AuthDeadlineError()).failure;
       socket.emit('error', payload);
@@ -112,6 +121,7 @@ export class SocketIoGateway
   handleDisconnect(socket: Socket): void {
     const session = (socket.data as SessionData).session;
     if (!session) return;
+    this.logger.debug(connectionLog(session.logName, 'disconnected'));
     session.deadline?.clear();
     this.protocol.disconnect(session);
   }
@@ -146,7 +156,7 @@ export function socketIoGuard(stats: EventStats, logger: Logger): ConnectionGuar
   return new ConnectionGuard<Socket>(
     stats,
     logger,
-    (socket) => `socket ${socket.id}`,
+    (socket) => socketLogName(socket),
     (socket) => {
       socket.emit('error', INTERNAL_ERROR);
       socket.disconnect(true);

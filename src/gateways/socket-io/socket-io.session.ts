@@ -1,4 +1,5 @@
 import type { Server, Socket } from 'socket.io';
+import { secretTag } from '../../core/secret-tag';
 import type { GatewayError } from '../../core/errors';
 import type {
   EventMatch,
@@ -83,6 +84,15 @@ export class SocketIoBroadcast implements SessionGroup {
 }
 
 /**
+ * How logs name a socket. socket.io's id grants nothing for Engine.IO 4 clients; for Engine.IO 3
+ * ones (socket.io 2.x) it is engine.io's session id, with which one can poll and post on the
+ * connection, so those are named by a tag of it.
+ */
+export function socketLogName(socket: Socket): string {
+  return socket.conn.protocol === 3 ? secretTag(socket.id) : socket.id;
+}
+
+/**
  * A socket.io connection as the core sees it: a delivery goes out once, however many of the
  * socket's bindings match, under its 3.x name and shape (that of the first match).
  */
@@ -105,6 +115,10 @@ export class SocketIoSession implements Session {
   /** socket.io's own id: random and unguessable, and the name of the socket's own room. */
   get id(): string {
     return this.socket.id;
+  }
+
+  get logName(): string {
+    return socketLogName(this.socket);
   }
 
   get origin(): SessionOrigin {

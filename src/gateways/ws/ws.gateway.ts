@@ -26,6 +26,7 @@ import type { TransportLoad } from '../transport-load';
 import { FrameError, newRequestId, parseKazooRequest, type KazooRequest } from './kazoo-request';
 import { GOING_AWAY, type Departing } from '../shutdown/going-away';
 import { WsSession, type OutboundLimit } from './ws.session';
+import { connectionLog } from '../../logging/log-record';
 
 /** Close code and reason for a connection that did not subscribe within `AUTH_DEADLINE_S`. */
 export const AUTH_DEADLINE_CLOSE_CODE = 4001;
@@ -68,7 +69,7 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown,
       maxOutboundBytes: env.MAX_OUTBOUND_BYTES,
       onSlowConsumer: (session) => {
         stats.slowConsumerDisconnects += 1;
-        this.logger.warn(`session ${session.id}: dropped as a slow consumer`);
+        this.logger.warn(connectionLog(session.id, 'dropped as a slow consumer'));
         // Now rather than at 'close', which a peer that does not read may delay.
         this.subscriptions.disconnect(session);
       },
@@ -76,7 +77,7 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown,
     this.guard = new ConnectionGuard<WsSession>(
       stats,
       this.logger,
-      (session) => `session ${session.id}`,
+      (session) => session.id,
       (session) => session.closeAfterInternalError(),
     );
     this.origins = new OriginPolicy(env.CORS_ORIGINS);
@@ -142,6 +143,7 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown,
       { protocol: 'kazoo-ws', source: ticket.clientAddress, connectedAt: Date.now() },
     );
     this.sessions.set(socket, session);
+    this.logger.debug(connectionLog(session.id, 'connected (Kazoo WebSocket)'));
     session.deadline = this.deadlines.watch(() =>
       socket.close(AUTH_DEADLINE_CLOSE_CODE, AUTH_DEADLINE_REASON),
     );
@@ -149,12 +151,13 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown,
       this.guard.run(session, () => this.onFrame(session, data, isBinary)),
     );
     socket.on('pong', () => (session.alive = true));
-    socket.on('close', () => {
+    socket.on('close', (code: number) => {
+      this.logger.debug(connectionLog(session.id, `disconnected (${code})`));
       session.deadline?.clear();
       this.subscriptions.disconnect(session);
     });
     // An oversized frame or a protocol violation: ws closes the socket (1009, 1002) itself.
-    socket.on('error', (error) => this.logger.debug(`session ${session.id}: ${error.message}`));
+    socket.on('error', (error) => this.logger.debug(connectionLog(session.id, error.message)));
   }
 
   private async onFrame(session: WsSession, data: RawData, isBinary: boolean): Promise<void> {
@@ -172,9 +175,16 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown,
       if (thrown instanceof FrameError) requestId = thrown.requestId;
       const cause = thrown instanceof FrameError ? thrown.error : thrown;
       const error = allowed ? toGatewayError(cause) : this.rateLimited(session);
+      this.logger.debug(
+        connectionLog(session.id, `request refused: ${error.code}`, { request_id: requestId }),
+      );
       if (!(cause instanceof GatewayError)) {
         this.logger.error(
-          `request failed: ${cause instanceof Error ? cause.stack : String(cause)}`,
+          connectionLog(
+            session.id,
+            `request failed: ${cause instanceof Error ? cause.stack : String(cause)}`,
+            { request_id: requestId },
+          ),
         );
       }
       const reply: ReplyFrame = {

@@ -52,6 +52,8 @@ export interface AuthorizationLostFrame {
 /** A plain-WebSocket connection speaking Kazoo 4.x's protocol. */
 export class WsSession implements Session {
   readonly id = randomUUID();
+  /** A random id that grants nothing: logs may name the connection by it. */
+  readonly logName = this.id;
   /** The token the connection authenticated with; later frames may leave theirs out. */
   token: string | undefined;
   /** Cleared by the first successful subscribe; until then the connection is on notice. */
