@@ -625,7 +625,7 @@ function report(meta, scenarios, memory, isolation, latency) {
     const m = (name, x) =>
       `  ${name}: idle ${mib(x.idle.rssKiB)} (heap ${mib(x.idle.heapUsedKiB)}), with ${x.connections} ${x.what} ${mib(x.loaded.rssKiB)} ` +
       `(heap ${mib(x.loaded.heapUsedKiB)}, young generation ${mib(x.loaded.newSpaceKiB)}${x.loaded.unsettled ? ', unsettled' : ''}) → ` +
-      `${x.perConnectionKiB.toFixed(1)} KiB RSS, ${x.heapPerConnectionKiB.toFixed(1)} KiB heap per connection`;
+      `${x.perConnectionKiB.toFixed(1)} KiB RSS, ${x.heapPerConnectionKiB.toFixed(1)} KiB heap, ${x.externalPerConnectionKiB.toFixed(1)} KiB external per connection`;
     lines.push(
       '',
       'Memory (RSS from /proc once settled after forced GCs, less the emptied young generation; idle = after 20 connections came and went):',
@@ -695,6 +695,7 @@ async function measureMemory(entry, connect, what) {
     loaded,
     perConnectionKiB: (loaded.heldKiB - idle.heldKiB) / CONFIG.memoryClients,
     heapPerConnectionKiB: (loaded.heapUsedKiB - idle.heapUsedKiB) / CONFIG.memoryClients,
+    externalPerConnectionKiB: (loaded.externalKiB - idle.externalKiB) / CONFIG.memoryClients,
   };
 }
 

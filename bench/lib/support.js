@@ -243,6 +243,8 @@ async function settledRssKiB(
       rssKiB,
       heldKiB: rssKiB - probe.spaces.new_space,
       heapUsedKiB: Math.round(probe.heapUsed / 1024),
+      // Buffers and other memory V8 objects hold outside the heap (sockets' read buffers…).
+      externalKiB: Math.round(probe.memory.external / 1024),
       newSpaceKiB: probe.spaces.new_space,
       readings: i + 1,
     };
