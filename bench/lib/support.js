@@ -223,24 +223,35 @@ function vmKiB(pid, field) {
  * with `-r`) to collect, then reads /proc from here. V8 gives memory back lazily: the young
  * generation stays at its grown size (up to ~16 MiB on Node 20) until its memory reducer runs,
  * seconds later, and freed pages leave RSS later still. So this polls until the new space is
- * back to at most 1 MiB and RSS moved by less than 256 KiB between two readings.
+ * back to at most 1 MiB and RSS moved by less than `toleranceKiB` between two readings.
+ *
+ * With tens of thousands of connections, their pings keep the young generation at its full
+ * size (32 MiB here) however long one waits: `grownNewSpace` then accepts a new space that kept
+ * its size between two readings. Either way `heldKiB` is RSS less the new space, which is empty
+ * after the GC and sized by V8 per process, not per connection.
  */
-async function settledRssKiB(entry, { gapMs = 400, maxReadings = 20 } = {}) {
+async function settledRssKiB(
+  entry,
+  { gapMs = 400, maxReadings = 20, toleranceKiB = 256, grownNewSpace = false } = {},
+) {
   let previous;
   for (let i = 0; i < maxReadings; i++) {
     if (i > 0) await new Promise((resolve) => setTimeout(resolve, gapMs));
     const probe = await entry.request({ type: 'bench:gc' }, STEP_TIMEOUT_MS, `${entry.name} to GC`);
+    const rssKiB = vmKiB(entry.pid, 'VmRSS');
     const reading = {
-      rssKiB: vmKiB(entry.pid, 'VmRSS'),
+      rssKiB,
+      heldKiB: rssKiB - probe.spaces.new_space,
       heapUsedKiB: Math.round(probe.heapUsed / 1024),
+      // Buffers and other memory V8 objects hold outside the heap (sockets' read buffers…).
+      externalKiB: Math.round(probe.memory.external / 1024),
       newSpaceKiB: probe.spaces.new_space,
       readings: i + 1,
     };
-    if (
-      previous &&
-      reading.newSpaceKiB <= 1024 &&
-      Math.abs(reading.rssKiB - previous.rssKiB) < 256
-    ) {
+    const youngSettled =
+      reading.newSpaceKiB <= 1024 ||
+      (grownNewSpace && previous && reading.newSpaceKiB === previous.newSpaceKiB);
+    if (previous && youngSettled && Math.abs(reading.heldKiB - previous.heldKiB) < toleranceKiB) {
       return reading;
     }
     previous = reading;
