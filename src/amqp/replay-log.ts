@@ -64,7 +64,9 @@ export interface ReplayLogStatus {
  * Deleting the log means deleting both; offsets then restart under a new epoch.
  */
 @Injectable()
-export class StreamReplayLog implements ReplayLog, OnApplicationBootstrap, BeforeApplicationShutdown {
+export class StreamReplayLog
+  implements ReplayLog, OnApplicationBootstrap, BeforeApplicationShutdown
+{
   private readonly logger = new Logger(StreamReplayLog.name);
   private readonly readers = new Map<string, ExchangeReader[]>();
   private readonly backoff: ReconnectBackoff;
@@ -397,7 +399,9 @@ export class StreamReplayLog implements ReplayLog, OnApplicationBootstrap, Befor
     try {
       let first = await readOne(channel, name, 'first');
       if (!first) {
-        channel.sendToQueue(name, Buffer.from(randomBytes(8).toString('hex')), { persistent: true });
+        channel.sendToQueue(name, Buffer.from(randomBytes(8).toString('hex')), {
+          persistent: true,
+        });
         // Every node that found it empty wrote one: they all take the first.
         first = await readOne(channel, name, 'first', 5000);
       }

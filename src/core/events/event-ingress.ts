@@ -1,10 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import type {
-  Delivery,
-  ExchangeReader,
-  FamilyEvent,
-  KazooMessage,
-} from '../families/event-family';
+import type { Delivery, ExchangeReader, FamilyEvent, KazooMessage } from '../families/event-family';
 import { kazooEventData } from '../kazoo/normalize';
 import type { EventMatch, OutboundEvent, Session, SessionGroup } from '../session';
 import type { PatternBucket } from '../subscriptions/pattern-bucket';

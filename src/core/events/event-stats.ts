@@ -48,6 +48,9 @@ export class EventStats {
   replayReadEntries = 0;
   /** Resumes refused with `replay_busy`. */
   replaysRefused = 0;
+  /** Replays reading the log now, and resumes waiting for a slot. */
+  replaysReading = 0;
+  replaysWaiting = 0;
 
   /** Messages received, per exchange. */
   readonly receivedByExchange = new Map<string, number>();

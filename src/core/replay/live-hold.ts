@@ -83,7 +83,8 @@ export class LiveHold<M extends Pick<EventMatch, 'event'> = EventMatch> {
       const position = matches[0]?.event.position;
       if (floor !== undefined && position !== undefined && position <= floor) continue;
       this.emit(matches);
-      if (position !== undefined) floor = position;
+      // Live delivery is past the replay: later live events are all new.
+      floor = undefined;
     }
     this.floor = floor;
     if (floor === undefined) this.onActiveChange(false);

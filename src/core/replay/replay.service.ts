@@ -6,13 +6,16 @@ import { EventStats } from '../events/event-stats';
 import { ALL_ACCOUNTS } from '../families/event-family';
 import type { EventMatch, Session, Subscription } from '../session';
 import { SubscriptionRegistry } from '../subscriptions/subscription.registry';
-import {
-  SubscriptionService,
-  type SubscribeCommand,
-} from '../subscriptions/subscription.service';
+import { SubscriptionService, type SubscribeCommand } from '../subscriptions/subscription.service';
 import { topicWordsMatch } from '../topics/topic-matcher';
 import { MAX_POSITION_LENGTH, parsePosition } from './log-position';
-import { REPLAY_LOG, REPLAY_SETTINGS, type LogEntry, type ReplayLog, type ReplaySettings } from './ports';
+import {
+  REPLAY_LOG,
+  REPLAY_SETTINGS,
+  type LogEntry,
+  type ReplayLog,
+  type ReplaySettings,
+} from './ports';
 import { ReplaySlots } from './replay-slots';
 
 export interface ResumeCommand extends SubscribeCommand {
@@ -81,10 +84,14 @@ export class ReplayService {
       return { subscribed, recovered: false };
     }
     try {
-      await this.slots.acquire();
+      const slot = this.slots.acquire();
+      this.countLoad();
+      await slot;
     } catch (error) {
       if (error instanceof ReplayBusyError) this.stats.replaysRefused++;
       throw error;
+    } finally {
+      this.countLoad();
     }
     try {
       if (!hold.begin()) {
@@ -104,7 +111,13 @@ export class ReplayService {
       }
     } finally {
       this.slots.release();
+      this.countLoad();
     }
+  }
+
+  private countLoad(): void {
+    this.stats.replaysReading = this.slots.active;
+    this.stats.replaysWaiting = this.slots.queued;
   }
 
   /**
@@ -162,7 +175,13 @@ export class ReplayService {
       const described = reader.describe(entry.message, entry.delivery);
       const accountId = described?.accountId;
       if (!described || !accountId) continue;
-      const event = outboundEvent(reader.family, accountId, described, entry.delivery, entry.position);
+      const event = outboundEvent(
+        reader.family,
+        accountId,
+        described,
+        entry.delivery,
+        entry.position,
+      );
       const keyWords = event.key.split('.');
       for (const subscription of subscriptions) {
         if (subscription.family !== reader.family) continue;
