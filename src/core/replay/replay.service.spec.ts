@@ -90,7 +90,7 @@ describe('ReplayService', () => {
           subscription,
           event: {
             family: 'call',
-            accountId: message.Account as string,
+            accountId: message.Account,
             name: message.Name as string,
             key: message.Name as string,
             payload: message,
