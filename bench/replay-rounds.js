@@ -62,7 +62,13 @@ async function countingClient(url) {
     10000,
     `a socket.io client to connect to ${url}`,
   );
-  const client = { socket, count: 0, prefix: undefined, waiter: undefined, lastPosition: undefined };
+  const client = {
+    socket,
+    count: 0,
+    prefix: undefined,
+    waiter: undefined,
+    lastPosition: undefined,
+  };
   socket.on('CHANNEL_CREATE', (payload, meta) => {
     if (meta && meta.position) client.lastPosition = meta.position;
     const callId = payload && payload['Call-ID'];
@@ -109,7 +115,8 @@ async function runReplayRounds({ crossbar, amqpUrl, connection, publisher, round
   };
   for (const client of Object.values(clients)) {
     const ack = await client.request('subscribe', subscription);
-    if (!ack || ack.status !== 'success') throw new Error(`bench subscribe failed: ${JSON.stringify(ack)}`);
+    if (!ack || ack.status !== 'success')
+      throw new Error(`bench subscribe failed: ${JSON.stringify(ack)}`);
   }
   const results = { off: [], on: [], replay: [] };
   let prefixCounter = 0;
@@ -139,6 +146,7 @@ async function runReplayRounds({ crossbar, amqpUrl, connection, publisher, round
           process.kill(gateways[other].pid, 'SIGCONT');
         }
         results[which].push((n * 1000) / (last - t0));
+        S.log(`  round ${round + 1}, log ${which}: ${Math.round(results[which].at(-1))} events/s`);
         await S.deadline(drained, ROUND_TIMEOUT_MS, `the ${other} gateway to drain`);
       }
     }
@@ -147,12 +155,13 @@ async function runReplayRounds({ crossbar, amqpUrl, connection, publisher, round
       const position = clients.on.lastPosition;
       clients.on.socket.close();
       const prefix = `rr${++prefixCounter}x`;
+      const liveCopy = clients.off.expect(prefix, n);
       await publishAll(publisher, CALL_EXCHANGE, buildMessages(accountId, prefix, n), {
         deadline: S.deadline,
         timeoutMs: ROUND_TIMEOUT_MS,
       });
       // The off gateway's client sees them all: they are in the log too by then.
-      await S.deadline(clients.off.expect(prefix, n), ROUND_TIMEOUT_MS, 'the live copy');
+      await S.deadline(liveCopy, ROUND_TIMEOUT_MS, 'the live copy');
       clients.on = await countingClient(on.url);
       const replayed = clients.on.expect(prefix, n);
       const t0 = performance.now();
@@ -163,6 +172,7 @@ async function runReplayRounds({ crossbar, amqpUrl, connection, publisher, round
       }
       await S.deadline(replayed, 1000, 'the replayed events');
       results.replay.push((n * 1000) / (t1 - t0));
+      S.log(`  replay ${round + 1}: ${Math.round(results.replay.at(-1))} events/s`);
     }
   } finally {
     for (const client of Object.values(clients)) client.socket.close();
