@@ -136,6 +136,37 @@ describe('replay: nothing missed across a reconnect', () => {
     expect(back.events.some((e) => String(callIdOf(e)).startsWith('other-'))).toBe(false);
   }, 60000);
 
+  it('socket.io: events published while the resume runs are neither lost nor doubled at the seam', async () => {
+    const mine = stack.account();
+    const first = await stack.connect('v4');
+    await first.subscribe(mine.token, mine.accountId, 'call.*.*');
+    await publishCall(mine.accountId, 'seam-before');
+    const position = positionOf(
+      await first.waitFor('CHANNEL_CREATE', (p) => (p as Json)['Call-ID'] === 'seam-before'),
+    );
+    first.close();
+    const expected: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      expected.push(`seam-${i}`);
+      await publishCall(mine.accountId, `seam-${i}`);
+    }
+    const back = await connectSecond();
+    // Publishing goes on while the replay reads.
+    const during = (async () => {
+      for (let i = 100; i < 300; i++) await publishCall(mine.accountId, `seam-${i}`);
+    })();
+    for (let i = 100; i < 300; i++) expected.push(`seam-${i}`);
+    const ack = await back.request(
+      'resume',
+      { auth_token: mine.token, account_id: mine.accountId, bindings: ['call.*.*'], position },
+      20000,
+    );
+    await during;
+    expect(ack.data.recovered).toBe(true);
+    await back.waitFor('CHANNEL_CREATE', (p) => (p as Json)['Call-ID'] === 'seam-299', 15000);
+    expect(back.events.filter((e) => e.name === 'CHANNEL_CREATE').map(callIdOf)).toEqual(expected);
+  }, 60000);
+
   it('Kazoo 4.x: resume replays with `position` on every frame, then continues live', async () => {
     const mine = stack.account();
     const other = stack.account();
