@@ -45,7 +45,9 @@
  * a run are not comparable), BENCH_GATEWAY_NODE_ARGS (extra node flags for the gateway),
  * BENCH_HEAP_SNAPSHOTS (1: heap snapshots of both socket.io servers idle and with the clients,
  * in test-output/, and what the connections added by constructor), BENCH_TIMEOUT_S (whole
- * run, 480).
+ * run, 600), BENCH_REPLAY_N (events per replay-log round, 10000; 2000 quick: live delivery
+ * with the replay log on vs off, and replay speed, in bench/replay-rounds.js; BENCH_ONLY=replay
+ * runs only those).
  * Output: the table on stdout, the same as JSON in test-output/bench.json. Exit code 1 when a
  * run fails or the isolation check does not pass; a missed target only prints FAIL, since
  * timings on a shared machine are not a verdict on a commit.
@@ -60,6 +62,7 @@ const amqp = require('amqplib');
 const S = require('./lib/support');
 const scale = require('./lib/scale');
 const { buildMessages, publishAll, callEvent } = require('./lib/messages');
+const { runReplayRounds, replayReport } = require('./replay-rounds');
 
 const ROOT = path.resolve(__dirname, '..');
 const QUICK = process.argv.includes('--quick') || process.env.BENCH_QUICK === '1';
@@ -99,7 +102,8 @@ const CONFIG = {
     rounds: QUICK ? 1 : 2,
     workers: Math.max(1, intEnv('BENCH_WORKERS', 4)),
   },
-  totalTimeoutMs: intEnv('BENCH_TIMEOUT_S', 480) * 1000,
+  replayN: intEnv('BENCH_REPLAY_N', QUICK ? 2000 : 10000),
+  totalTimeoutMs: intEnv('BENCH_TIMEOUT_S', 600) * 1000,
   heapSnapshots: intEnv('BENCH_HEAP_SNAPSHOTS', 0) !== 0,
   profile: (process.env.BENCH_PROFILE || '').split(',').filter(Boolean),
   only: (process.env.BENCH_ONLY || '')
@@ -155,6 +159,8 @@ async function startGateway(crossbarUrl) {
         CROSSBAR_IP_LOOKUPS_PER_MIN: '1000000',
         CROSSBAR_LOOKUPS_BURST: '1000000',
         CROSSBAR_LOOKUPS_PER_MIN: '1000000',
+        // Per-node queues, as the raw baselines: the replay log has rounds of its own.
+        REPLAY_WINDOW_S: '0',
       },
     },
   );
@@ -989,6 +995,18 @@ async function main() {
         `warning: clients saw ${strays} frames that belonged to no round: ${JSON.stringify(counts)}`,
       );
     meta.gatewayPeakRssKiB = S.vmKiB(gateway.pid, 'VmHWM');
+    if (wanted('replay')) {
+      // Alone on the machine: the main gateway would read (and drop) every event too.
+      await S.stopChild(gateway);
+      meta.replay = await runReplayRounds({
+        crossbar,
+        amqpUrl: CONFIG.amqpUrl,
+        connection,
+        publisher,
+        rounds: CONFIG.rounds,
+        n: CONFIG.replayN,
+      });
+    }
   } finally {
     await S.stopAll();
     await connection.close().catch(() => {});
@@ -997,6 +1015,7 @@ async function main() {
 
   meta.elapsedMs = Math.round(performance.now() - started);
   report(meta, scenarios, memory, isolation, latency);
+  if (meta.replay) process.stdout.write(`${replayReport(meta.replay)}\n`);
   if (profiles.length) {
     const { summarize } = require('./lib/profile-summary');
     for (const file of profiles) process.stdout.write(`\n${summarize(file)}\n`);

@@ -3,11 +3,13 @@ import { DiscoveryModule } from '@nestjs/core';
 import { MessageHandlerErrorBehavior, RabbitMQModule } from '@golevelup/nestjs-rabbitmq';
 import { Environment } from '../config/environment';
 import { NodeIdentity } from '../config/node-identity';
-import { BROKER_BINDINGS } from '../core/subscriptions/ports';
+import { REPLAY_LOG } from '../core/replay/ports';
+import { BROKER_BINDINGS, type BrokerBindings } from '../core/subscriptions/ports';
 import { AmqpHealth } from './amqp-health';
 import { BrokerConnection } from './broker-connection';
 import { ExchangeConsumers } from './exchange-consumers';
 import { QueueBinder } from './queue-binder';
+import { StreamReplayLog } from './replay-log';
 import { RabbitMqLogger } from './rabbitmq.logger';
 import { WebsocketsTracking } from './websockets-tracking';
 import { FIRST_RETRY_MS } from './reconnect-backoff';
@@ -16,6 +18,12 @@ import { FIRST_RETRY_MS } from './reconnect-backoff';
  * Kazoo's RabbitMQ: one connection per node (owned by golevelup), one consumer per exchange and
  * on-demand bindings, both on raw channels of that connection.
  */
+/** Bindings when the replay log holds every key of every exchange read: nothing to bind. */
+const COVERED_BY_REPLAY_LOG: BrokerBindings = {
+  acquire: () => Promise.resolve(),
+  release: () => undefined,
+};
+
 @Global()
 @Module({
   imports: [
@@ -43,11 +51,19 @@ import { FIRST_RETRY_MS } from './reconnect-backoff';
   providers: [
     BrokerConnection,
     QueueBinder,
-    { provide: BROKER_BINDINGS, useExisting: QueueBinder },
+    StreamReplayLog,
+    { provide: REPLAY_LOG, useExisting: StreamReplayLog },
+    {
+      provide: BROKER_BINDINGS,
+      inject: [Environment, QueueBinder],
+      // The replay log is bound with every key: on-demand bindings would only duplicate it.
+      useFactory: (env: Environment, binder: QueueBinder): BrokerBindings =>
+        env.REPLAY_WINDOW_S > 0 ? COVERED_BY_REPLAY_LOG : binder,
+    },
     ExchangeConsumers,
     AmqpHealth,
     WebsocketsTracking,
   ],
-  exports: [BROKER_BINDINGS, AmqpHealth, QueueBinder, WebsocketsTracking],
+  exports: [BROKER_BINDINGS, REPLAY_LOG, AmqpHealth, QueueBinder, WebsocketsTracking],
 })
 export class AmqpModule {}

@@ -21,6 +21,7 @@ import {
   exchangeReadersOf,
 } from './family-subscription';
 import { QueueBinder } from './queue-binder';
+import { StreamReplayLog } from './replay-log';
 import { FIRST_RETRY_MS, ReconnectBackoff } from './reconnect-backoff';
 
 export interface ExchangeConsumerStatus {
@@ -86,9 +87,12 @@ export class ExchangeConsumers implements OnApplicationBootstrap, BeforeApplicat
     private readonly node: NodeIdentity,
     private readonly env: Environment,
     private readonly stats: EventStats,
+    private readonly replayLog: StreamReplayLog,
   ) {}
 
   onApplicationBootstrap(): void {
+    // The replay log carries live delivery too: no node queues then (see StreamReplayLog).
+    if (this.replayLog.enabled) return;
     for (const [exchange, readers] of this.collectReaders()) {
       const queue = this.node.queueName(exchange);
       this.binder.registerQueue(exchange, queue);
@@ -138,6 +142,17 @@ export class ExchangeConsumers implements OnApplicationBootstrap, BeforeApplicat
 
   /** Exchanges consumed, with the families that read each and whether they are consumed now. */
   exchanges(): ExchangeConsumerStatus[] {
+    if (this.replayLog.enabled) {
+      const log = this.replayLog.status();
+      return [...this.replayLog.exchanges()].map(([exchange, readers]) => ({
+        exchange,
+        queue: log.stream,
+        families: readers.map((reader) => reader.family),
+        consuming: log.consuming,
+        reason: log.reason,
+        recoveries: log.recoveries,
+      }));
+    }
     return [...this.consumers.values()].map((consumer) => ({
       exchange: consumer.exchange,
       queue: consumer.queue,
@@ -150,10 +165,12 @@ export class ExchangeConsumers implements OnApplicationBootstrap, BeforeApplicat
 
   /** True while every exchange is consumed. */
   get allConsuming(): boolean {
+    if (this.replayLog.enabled) return this.replayLog.consuming;
     return [...this.consumers.values()].every((consumer) => consumer.consuming);
   }
 
   get count(): number {
+    if (this.replayLog.enabled) return this.replayLog.exchanges().size;
     return this.consumers.size;
   }
 

@@ -285,6 +285,49 @@ export class Environment {
   MAX_OUTBOUND_BYTES: number = 1024 * 1024;
 
   /**
+   * Seconds of events kept in the shared replay log (a RabbitMQ stream) for clients that resume
+   * after a reconnect; 0 turns resume off and live delivery reads the per-node queues as before.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(86400)
+  REPLAY_WINDOW_S: number = 120;
+
+  /** Bytes the replay log may hold on the broker, whatever its age (`x-max-length-bytes`). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1024 * 1024)
+  @Max(1024 * 1024 * 1024 * 1024)
+  REPLAY_MAX_BYTES: number = 1024 * 1024 * 1024;
+
+  /** Name of the replay log stream; every node of a fleet must use the same. */
+  @IsString()
+  @Matches(/^[A-Za-z0-9_.:-]{1,200}$/)
+  REPLAY_STREAM: string = 'blackhole.replay';
+
+  /** Replays one node reads at once; more resumes wait their turn (a reconnect storm). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  REPLAY_CONCURRENCY: number = 16;
+
+  /** Resumes that may wait for a replay slot; past it a resume is refused with `replay_busy`. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  REPLAY_MAX_WAITING: number = 10000;
+
+  /** Unacknowledged log entries one replay may have in flight (its read rate's cap). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(10000)
+  REPLAY_PREFETCH: number = 500;
+
+  /**
    * Subscribe/unsubscribe requests (any frame on plain WebSocket) one connection may burst, on
    * every protocol (Kazoo 4.x `max_bucket_tokens`). `WS_RATE_BURST` is read when this is unset.
    */

@@ -16,6 +16,8 @@ import {
 import { AuthorizationWatch } from './subscriptions/authorization-watch';
 import { SubscriptionService } from './subscriptions/subscription.service';
 import { SocketListing } from './tracking/socket-listing';
+import { REPLAY_SETTINGS, type ReplaySettings } from './replay/ports';
+import { ReplayService } from './replay/replay.service';
 import { NodeIdentity } from '../config/node-identity';
 
 /**
@@ -47,6 +49,16 @@ import { NodeIdentity } from '../config/node-identity';
     },
     AuthorizationWatch,
     SubscriptionService,
+    {
+      provide: REPLAY_SETTINGS,
+      inject: [Environment],
+      useFactory: (env: Environment): ReplaySettings => ({
+        windowMs: env.REPLAY_WINDOW_S * 1000,
+        concurrency: env.REPLAY_CONCURRENCY,
+        maxWaiting: env.REPLAY_MAX_WAITING,
+      }),
+    },
+    ReplayService,
     EventIngress,
     MonthlyRollover,
     {
@@ -62,6 +74,7 @@ import { NodeIdentity } from '../config/node-identity';
     FamilyRegistry,
     SubscriptionRegistry,
     SubscriptionService,
+    ReplayService,
     EventIngress,
     EventStats,
     MonthlyRollover,

@@ -31,6 +31,11 @@ export const ErrorCode = {
   AuthDeadline: 'auth_deadline',
   /** A limit of the node was reached (bindings per connection, …); the request changed nothing. */
   LimitExceeded: 'limit_exceeded',
+  /**
+   * A resume was refused for now: the connection already has one under way, or the node has
+   * too many waiting. Resume (or subscribe) again later.
+   */
+  ReplayBusy: 'replay_busy',
   /** An unexpected failure inside Blackhole. */
   Internal: 'internal',
 } as const;
@@ -134,6 +139,13 @@ export class AuthDeadlineError extends GatewayError {
   constructor() {
     super(ErrorCode.AuthDeadline, 'authentication deadline');
     this.name = 'AuthDeadlineError';
+  }
+}
+
+export class ReplayBusyError extends GatewayError {
+  constructor(message: string) {
+    super(ErrorCode.ReplayBusy, message, true);
+    this.name = 'ReplayBusyError';
   }
 }
 

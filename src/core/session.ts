@@ -1,5 +1,6 @@
 import type { GatewayError } from './errors';
 import type { BrokerKey, FamilyBinding, KazooMessage } from './families/event-family';
+import type { ReplayHold } from './replay/live-hold';
 
 /**
  * One connected client, whatever its protocol. Transports implement it; the core only ever
@@ -39,6 +40,11 @@ export interface Session {
    * logs name it by a tag of `id`: a socket.io 0.9 session id is its client's credential.
    */
   readonly logName?: string;
+  /**
+   * Set by transports whose clients may resume (socket.io 2–4, Kazoo 4.x): holds live events
+   * while a replay of the log runs. Its `send` must offer live matches to `intercept` first.
+   */
+  readonly liveHold?: ReplayHold;
 }
 
 /** What a transport knows of a connection when it opens, for `GET …/websockets` listings. */
@@ -94,6 +100,11 @@ export interface OutboundEvent {
   readonly legacyPayload: KazooMessage;
   /** The routing key Kazoo 4.x clients see. */
   readonly routingKey: string;
+  /**
+   * Where the event sits in the shared replay log (`REPLAY_WINDOW_S` > 0): opaque to clients,
+   * sorts in log order. Absent when the node reads per-node queues.
+   */
+  readonly position?: string;
   /** The payload as Kazoo 4.x clients see it (public fields, normalized keys); computed once per event. */
   kazooData(): KazooMessage;
 }

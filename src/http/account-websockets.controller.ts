@@ -143,6 +143,7 @@ export class AccountWebsocketsController {
         case ErrorCode.BrokerRefused:
         case ErrorCode.LimitExceeded:
         case ErrorCode.AuthDeadline:
+        case ErrorCode.ReplayBusy:
         case ErrorCode.Internal:
           break;
       }

@@ -134,6 +134,46 @@ export class MetricsRegistry {
         mirror(this, [{ labels: {}, value: events.slowConsumerDisconnects }]);
       },
     });
+    new Counter({
+      name: 'blackhole_replays_total',
+      help: 'Resumes answered, by outcome: recovered (every missed event replayed) or not_recovered.',
+      labelNames: ['outcome'],
+      registers,
+      collect() {
+        mirror(this, [
+          { labels: { outcome: 'recovered' }, value: events.replays.recovered },
+          { labels: { outcome: 'not_recovered' }, value: events.replays.notRecovered },
+          { labels: { outcome: 'refused' }, value: events.replaysRefused },
+        ]);
+      },
+    });
+    new Counter({
+      name: 'blackhole_replayed_events_total',
+      help: 'Events replayed to resuming sessions (one per session and event).',
+      registers,
+      collect() {
+        mirror(this, [{ labels: {}, value: events.replayedEvents }]);
+      },
+    });
+    new Counter({
+      name: 'blackhole_replay_read_entries_total',
+      help: 'Replay log entries read by replays, matched or not.',
+      registers,
+      collect() {
+        mirror(this, [{ labels: {}, value: events.replayReadEntries }]);
+      },
+    });
+    new Gauge({
+      name: 'blackhole_replays',
+      help: 'Replays under way, by state: reading the log, or waiting for a slot (REPLAY_CONCURRENCY).',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        this.reset();
+        this.set({ state: 'reading' }, events.replaysReading);
+        this.set({ state: 'waiting' }, events.replaysWaiting);
+      },
+    });
     new SnapshotHistogram(
       'blackhole_delivery_latency_seconds',
       "Seconds from the Timestamp Kazoo put in the message to its hand-over to a client's socket, " +

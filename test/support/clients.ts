@@ -13,12 +13,16 @@ export interface Ack {
     errors?: string[];
     code?: string;
     temporary?: boolean;
+    /** `resume` acks: whether every missed event was replayed. */
+    recovered?: boolean;
   };
 }
 
 export interface ReceivedEvent {
   readonly name: string;
   readonly payload: unknown;
+  /** The second argument, when the server sent one (`{position}` with the replay log on). */
+  readonly meta?: unknown;
 }
 
 /** Events every client records; socket.io 2.x has no `onAny`, so v2 clients listen by name. */
@@ -63,10 +67,12 @@ export class EventClient {
     watch: readonly string[],
   ) {
     if (socket.onAny) {
-      socket.onAny((name: string, payload: unknown) => this.record({ name, payload }));
+      socket.onAny((name: string, payload: unknown, meta?: unknown) =>
+        this.record({ name, payload, meta }),
+      );
     } else {
       for (const name of new Set([...ALWAYS_WATCHED, ...watch])) {
-        socket.on(name, (payload: unknown) => this.record({ name, payload }));
+        socket.on(name, (payload: unknown, meta?: unknown) => this.record({ name, payload, meta }));
       }
     }
     socket.on('disconnect', (reason: unknown) => {

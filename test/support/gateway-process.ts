@@ -71,6 +71,8 @@ export class GatewayProcess {
         HOST: '127.0.0.1',
         AMQP_URL,
         LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+        // Per-node queues unless a suite tests the replay log.
+        REPLAY_WINDOW_S: '0',
         ...env,
       },
     });

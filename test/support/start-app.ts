@@ -37,6 +37,8 @@ export async function startTestGateway(
     AMQP_URL,
     AMQP_RECONNECT_S: '1',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'error',
+    // Suites read per-node queues unless they test the replay log (test/e2e/replay.e2e-spec.ts).
+    REPLAY_WINDOW_S: '0',
     ...env,
   });
   const app = await startGateway(environment, { features, clock });

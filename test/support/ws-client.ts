@@ -10,6 +10,8 @@ export interface KazooFrame {
   subscription_key?: string;
   name?: string;
   routing_key?: string;
+  /** Replay log position (`REPLAY_WINDOW_S` > 0). */
+  position?: string;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import type { Delivery, ExchangeReader, KazooMessage } from '../families/event-family';
+import type { Delivery, ExchangeReader, FamilyEvent, KazooMessage } from '../families/event-family';
 import { kazooEventData } from '../kazoo/normalize';
 import type { EventMatch, OutboundEvent, Session, SessionGroup } from '../session';
 import type { PatternBucket } from '../subscriptions/pattern-bucket';
@@ -43,6 +43,29 @@ export function isKazooMessage(value: unknown): value is KazooMessage {
   );
 }
 
+/** One family's reading of a delivery, as every session it matches is sent it. */
+export function outboundEvent(
+  family: string,
+  accountId: string,
+  described: FamilyEvent,
+  delivery: Delivery,
+  position: string | undefined,
+): OutboundEvent {
+  let kazooData: KazooMessage | undefined;
+  return {
+    family,
+    accountId,
+    name: described.name,
+    key: described.key,
+    payload: described.payload,
+    legacyName: described.legacyName ?? described.name,
+    legacyPayload: described.legacyPayload ?? described.payload,
+    routingKey: described.routingKey ?? delivery.routingKey,
+    ...(position === undefined ? {} : { position }),
+    kazooData: () => (kazooData ??= kazooEventData(described.payload)),
+  };
+}
+
 const bySubscriptionOrder = (a: EventMatch, b: EventMatch): number =>
   a.subscription.order - b.subscription.order;
 
@@ -75,7 +98,13 @@ export class EventIngress {
     private readonly clock: Clock = new Clock(),
   ) {}
 
-  ingest(readers: readonly ExchangeReader[], message: unknown, delivery: Delivery): void {
+  /** `position`: where the message sits in the replay log, when the node reads the log. */
+  ingest(
+    readers: readonly ExchangeReader[],
+    message: unknown,
+    delivery: Delivery,
+    position?: string,
+  ): void {
     this.stats.countReceived(delivery.exchange);
     if (!isKazooMessage(message)) {
       this.stats.malformed++;
@@ -99,18 +128,7 @@ export class EventIngress {
         continue;
       }
       withAccount++;
-      let kazooData: KazooMessage | undefined;
-      const event: OutboundEvent = {
-        family: reader.family,
-        accountId,
-        name: described.name,
-        key: described.key,
-        payload: described.payload,
-        legacyName: described.legacyName ?? described.name,
-        legacyPayload: described.legacyPayload ?? described.payload,
-        routingKey: described.routingKey ?? delivery.routingKey,
-        kazooData: () => (kazooData ??= kazooEventData(described.payload)),
-      };
+      const event = outboundEvent(reader.family, accountId, described, delivery, position);
       // The key is split once per event; each pattern is matched once for all its subscribers.
       const keyWords = event.key.split('.');
       let matched = false;

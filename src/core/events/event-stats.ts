@@ -40,6 +40,17 @@ export class EventStats {
   slowConsumerDisconnects = 0;
   /** Connections closed because a frame handler failed in a way nobody foresaw (a bug). */
   internalErrorDisconnects = 0;
+  /** Resumes answered, by whether every missed event could be replayed. */
+  readonly replays = { recovered: 0, notRecovered: 0 };
+  /** Events replayed to resuming sessions (one per session and event). */
+  replayedEvents = 0;
+  /** Log entries replays read, matched or not: the cost of replays. */
+  replayReadEntries = 0;
+  /** Resumes refused with `replay_busy`. */
+  replaysRefused = 0;
+  /** Replays reading the log now, and resumes waiting for a slot. */
+  replaysReading = 0;
+  replaysWaiting = 0;
 
   /** Messages received, per exchange. */
   readonly receivedByExchange = new Map<string, number>();

@@ -3,6 +3,7 @@ import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { BadRequestError, GatewayError, toGatewayError } from '../../core/errors';
 import type { Session } from '../../core/session';
+import { ReplayService } from '../../core/replay/replay.service';
 import { SubscriptionService } from '../../core/subscriptions/subscription.service';
 import { EventRequestDto } from './event-requests.dto';
 import { connectionLog, connectionName } from '../../logging/log-record';
@@ -12,7 +13,10 @@ export type EventAction = 'subscribe' | 'unsubscribe';
 
 /** Acknowledgement body, sent when the client passed a callback. */
 export type EventAck =
-  | { status: 'success'; data: { subscribed: string[]; unsubscribed?: string[] } }
+  | {
+      status: 'success';
+      data: { subscribed: string[]; unsubscribed?: string[]; recovered?: boolean };
+    }
   | { status: 'error'; data: { errors: string[]; code: string; temporary: boolean } };
 
 /** What the client is told about a failed request, besides the ack. */
@@ -60,7 +64,33 @@ export interface EventOutcome {
 export class EventProtocol {
   private readonly logger = new Logger(EventProtocol.name);
 
-  constructor(private readonly subscriptions: SubscriptionService) {}
+  constructor(
+    private readonly subscriptions: SubscriptionService,
+    private readonly replays: ReplayService,
+  ) {}
+
+  /**
+   * `resume` (socket.io 2–4): `subscribe` plus the last position the client saw; the ack is
+   * the subscribe ack with `recovered`. Replayed events arrive before the ack.
+   */
+  async resume(session: Session, body: unknown): Promise<EventOutcome> {
+    try {
+      const request = parseRequest(body, 'resume');
+      const bindings =
+        request.bindings ?? (request.binding !== undefined ? [request.binding] : undefined);
+      const { subscribed, recovered } = await this.replays.resume(session, {
+        token: request.auth_token,
+        accountId: request.account_id,
+        bindings: bindings ?? [],
+        name: request.name,
+        metadata: request.metadata,
+        position: request.position,
+      });
+      return { ack: { status: 'success', data: { subscribed, recovered } } };
+    } catch (thrown) {
+      return this.refusal(thrown);
+    }
+  }
 
   async handle(session: Session, action: EventAction, body: unknown): Promise<EventOutcome> {
     try {
@@ -117,7 +147,7 @@ export class EventProtocol {
   }
 }
 
-function parseRequest(body: unknown, action: EventAction): EventRequestDto {
+function parseRequest(body: unknown, action: EventAction | 'resume'): EventRequestDto {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new BadRequestError(`${action} expects a JSON object`);
   }

@@ -46,6 +46,10 @@ export class EventRequestDto {
   @IsArray()
   bindings?: string[];
 
+  /** `resume` only: the last position the client saw (read by `ReplayService`). */
+  @IsOptional()
+  position?: unknown;
+
   @IsOptional()
   name?: unknown;
 

@@ -52,6 +52,7 @@ export class SocketIoGateway
    */
   private readonly onSubscribe: (this: Socket, ...args: unknown[]) => void;
   private readonly onUnsubscribe: (this: Socket, ...args: unknown[]) => void;
+  private readonly onResume: (this: Socket, ...args: unknown[]) => void;
 
   constructor(
     private readonly protocol: EventProtocol,
@@ -66,6 +67,9 @@ export class SocketIoGateway
     );
     this.onUnsubscribe = socketListener(this.guard, (socket, body) =>
       this.handle(socket, 'unsubscribe', body),
+    );
+    this.onResume = socketListener(this.guard, (socket, body) =>
+      this.handle(socket, 'resume', body),
     );
   }
 
@@ -116,6 +120,7 @@ export class SocketIoGateway
     });
     socket.on('subscribe', this.onSubscribe);
     socket.on('unsubscribe', this.onUnsubscribe);
+    socket.on('resume', this.onResume);
   }
 
   handleDisconnect(socket: Socket): void {
@@ -126,13 +131,19 @@ export class SocketIoGateway
     this.protocol.disconnect(session);
   }
 
-  private async handle(socket: Socket, action: EventAction, body: unknown): Promise<EventAck> {
+  private async handle(
+    socket: Socket,
+    action: EventAction | 'resume',
+    body: unknown,
+  ): Promise<EventAck> {
     const session = this.sessionOf(socket);
-    const { ack, failure } = session.requests.take()
-      ? await this.protocol.handle(session, action, body)
-      : this.protocol.refusal(new RateLimitedError('too many requests; retry later'));
+    const { ack, failure } = !session.requests.take()
+      ? this.protocol.refusal(new RateLimitedError('too many requests; retry later'))
+      : action === 'resume'
+        ? await this.protocol.resume(session, body)
+        : await this.protocol.handle(session, action, body);
     if (failure) socket.emit(failure.event, failure.payload);
-    if (action === 'subscribe' && ack.status === 'success') session.deadline?.clear();
+    if (action !== 'unsubscribe' && ack.status === 'success') session.deadline?.clear();
     return ack;
   }
 

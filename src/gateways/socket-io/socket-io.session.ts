@@ -8,6 +8,7 @@ import type {
   SessionGroup,
   SessionOrigin,
 } from '../../core/session';
+import { LiveHold } from '../../core/replay/live-hold';
 import { authorizationLostEvent } from '../event-protocol/event-protocol';
 import type { TokenBucket } from '../../core/limits/token-bucket';
 import type { DeadlineWatch } from '../admission/auth-deadline';
@@ -53,6 +54,8 @@ export type OutboundLimit = SlowConsumerLimit<SocketIoSession>;
  */
 export class SocketIoBroadcast implements SessionGroup {
   private readonly rooms = new WeakMap<readonly Session[], string[]>();
+  /** Sessions whose live events go through their replay hold, not a broadcast. */
+  private holding = 0;
 
   constructor(
     private readonly server: Server,
@@ -60,13 +63,20 @@ export class SocketIoBroadcast implements SessionGroup {
   ) {}
 
   sendToAll(sessions: readonly Session[], event: OutboundEvent): void {
-    if (sessions.length === 1) {
-      (sessions[0] as SocketIoSession).send([{ event }]);
+    if (sessions.length === 1 || this.holding > 0) {
+      for (const session of sessions) (session as SocketIoSession).send([{ event }]);
       return;
     }
-    this.server.to(this.roomsOf(sessions)).emit(event.legacyName, event.legacyPayload);
+    const rooms = this.server.to(this.roomsOf(sessions));
+    if (event.position === undefined) rooms.emit(event.legacyName, event.legacyPayload);
+    else rooms.emit(event.legacyName, event.legacyPayload, { position: event.position });
     // One look at each socket's buffer, allocating nothing for sockets that keep up.
     for (const session of sessions) (session as SocketIoSession).checkOutbound();
+  }
+
+  /** A session's replay hold started or stopped intercepting its live events. */
+  holdChanged(active: boolean): void {
+    this.holding += active ? 1 : -1;
   }
 
   /**
@@ -100,6 +110,8 @@ export class SocketIoSession implements Session {
   /** Created the first time packets wait, so sockets that keep up never carry one. */
   private gauge: WriteBufferGauge | undefined;
   private slow = false;
+  /** Made by the first resume: sockets that never resume carry none. */
+  private hold: LiveHold<Pick<EventMatch, 'event'>> | undefined;
 
   /** Cleared by the first successful subscribe; until then the connection is on notice. */
   deadline: DeadlineWatch | undefined;
@@ -135,9 +147,23 @@ export class SocketIoSession implements Session {
     return this.socket.id;
   }
 
-  send([{ event }]: readonly Pick<EventMatch, 'event'>[]): void {
+  get liveHold(): LiveHold<Pick<EventMatch, 'event'>> {
+    return (this.hold ??= new LiveHold(
+      (matches) => this.emit(matches),
+      (active) => this.group.holdChanged(active),
+    ));
+  }
+
+  send(matches: readonly Pick<EventMatch, 'event'>[]): void {
+    if (this.hold?.intercept(matches)) return;
+    this.emit(matches);
+  }
+
+  /** The event's position, when it has one, is a second argument: Kazoo's payload stays as is. */
+  private emit([{ event }]: readonly Pick<EventMatch, 'event'>[]): void {
     if (this.slow) return;
-    this.socket.emit(event.legacyName, event.legacyPayload);
+    if (event.position === undefined) this.socket.emit(event.legacyName, event.legacyPayload);
+    else this.socket.emit(event.legacyName, event.legacyPayload, { position: event.position });
     this.checkOutbound();
   }
 

@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { BadRequestError, GatewayError, ErrorCode } from '../../core/errors';
 
 /** The actions of Kazoo 4.x's WebSocket protocol. */
-export type KazooAction = 'subscribe' | 'unsubscribe' | 'ping';
-const ACTIONS: readonly string[] = ['subscribe', 'unsubscribe', 'ping'];
+export type KazooAction = 'subscribe' | 'unsubscribe' | 'ping' | 'resume';
+/** `resume` is Blackhole's extension: `subscribe` plus the last position the client saw. */
+const ACTIONS: readonly string[] = ['subscribe', 'unsubscribe', 'ping', 'resume'];
 
 /** One client frame, checked for shape (not yet for meaning). */
 export interface KazooRequest {
@@ -15,6 +16,8 @@ export interface KazooRequest {
     readonly accountId?: string;
     /** `binding`, or the `bindings` list. */
     readonly bindings?: readonly string[];
+    /** `resume`: the last position the client saw (checked by `ReplayService`). */
+    readonly position?: unknown;
   };
   readonly name?: unknown;
   readonly metadata?: unknown;
@@ -81,6 +84,7 @@ export function parseKazooRequest(text: string): KazooRequest {
     data: body && {
       accountId: readString(body, 'account_id', fail),
       bindings: readBindings(body, fail),
+      position: body.position,
     },
     // Kazoo read these at the top level while documenting them inside `data`: both work.
     name: fields.name ?? body?.name,

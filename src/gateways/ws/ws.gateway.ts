@@ -21,6 +21,7 @@ import {
 } from '../admission/connection-admission';
 import { EventStats } from '../../core/events/event-stats';
 import { TokenBucket } from '../../core/limits/token-bucket';
+import { ReplayService } from '../../core/replay/replay.service';
 import { SubscriptionService } from '../../core/subscriptions/subscription.service';
 import type { TransportLoad } from '../transport-load';
 import { FrameError, newRequestId, parseKazooRequest, type KazooRequest } from './kazoo-request';
@@ -60,6 +61,7 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown,
 
   constructor(
     private readonly subscriptions: SubscriptionService,
+    private readonly replays: ReplayService,
     private readonly env: Environment,
     stats: EventStats,
     private readonly admission: ConnectionAdmission,
@@ -221,6 +223,22 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown,
         });
         session.deadline?.clear();
         return { subscribed };
+      }
+      case 'resume': {
+        const { data } = request;
+        if (!data || data.position === undefined) {
+          throw new BadRequestError('missing required keys in data object');
+        }
+        const result = await this.replays.resume(session, {
+          token,
+          accountId: data.accountId,
+          bindings: data.bindings ?? [],
+          name: request.name,
+          metadata: request.metadata,
+          position: data.position,
+        });
+        session.deadline?.clear();
+        return result;
       }
       case 'unsubscribe':
         // Without `data`, Kazoo's documented (but never working) "unsubscribe from everything".

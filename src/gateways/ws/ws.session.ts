@@ -10,6 +10,7 @@ import type {
   Subscription,
 } from '../../core/session';
 import { TokenBucket } from '../../core/limits/token-bucket';
+import { LiveHold } from '../../core/replay/live-hold';
 import type { DeadlineWatch } from '../admission/auth-deadline';
 import { INTERNAL_ERROR_CLOSE_CODE, INTERNAL_ERROR_REASON } from '../connection-guard';
 import {
@@ -28,6 +29,8 @@ export interface KazooEventFrame {
   subscribed_key: string;
   subscription_key: string;
   name: string;
+  /** Where the event sits in the replay log (`REPLAY_WINDOW_S` > 0); Blackhole's extension. */
+  position?: string;
   routing_key: string;
   data: KazooMessage;
 }
@@ -62,6 +65,8 @@ export class WsSession implements Session {
   alive = true;
   /** Set once the connection is dropped as a slow consumer: nothing more is queued for it. */
   private slow = false;
+  /** Made by the first resume: connections that never resume carry none. */
+  private hold: LiveHold | undefined;
 
   constructor(
     private readonly socket: WebSocket,
@@ -75,7 +80,16 @@ export class WsSession implements Session {
    * As Kazoo 4.3: one frame per matching subscription, each with that subscription's keys, since
    * monster-ui dispatches frames by `subscribed_key` alone.
    */
+  get liveHold(): LiveHold {
+    return (this.hold ??= new LiveHold((matches) => this.emit(matches)));
+  }
+
   send(matches: readonly EventMatch[]): void {
+    if (this.hold?.intercept(matches)) return;
+    this.emit(matches);
+  }
+
+  private emit(matches: readonly EventMatch[]): void {
     if (this.slow || this.socket.readyState !== this.socket.OPEN) return;
     // Bytes, not a string: `ws` would encode a string again for every socket.
     for (const match of matches) this.socket.send(encodeEventFrame(match), { binary: false });
@@ -160,6 +174,7 @@ function encodeEventFrame({ subscription, event }: EventMatch): Buffer {
       name: event.name,
       routing_key: event.routingKey,
       data: event.kazooData(),
+      ...(event.position === undefined ? {} : { position: event.position }),
     };
     encoded = Buffer.from(JSON.stringify(frame));
     frames.set(cacheKey, encoded);

@@ -1,0 +1,504 @@
+import { randomBytes } from 'node:crypto';
+import {
+  BeforeApplicationShutdown,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+} from '@nestjs/common';
+import type { Channel, ConsumeMessage } from 'amqplib';
+import { Environment } from '../config/environment';
+import { EventIngress, MalformedEventError } from '../core/events/event-ingress';
+import { EventStats, UNKNOWN_FAMILY } from '../core/events/event-stats';
+import type { ExchangeReader } from '../core/families/event-family';
+import { FamilyRegistry } from '../core/families/family.registry';
+import { formatPosition } from '../core/replay/log-position';
+import type { LogEntry, ReplayLog } from '../core/replay/ports';
+import { BrokerConnection } from './broker-connection';
+import { PRECONDITION_FAILED, messageOf, refusalOf } from './broker-errors';
+import {
+  OversizeMessage,
+  deliveryOf,
+  deserializeKazooMessage,
+  exchangeReadersOf,
+} from './family-subscription';
+import { KAZOO_EXCHANGE_OPTIONS } from './queue-binder';
+import { FIRST_RETRY_MS, ReconnectBackoff } from './reconnect-backoff';
+
+/**
+ * How long a read of the log waits for the next entry before deciding the log has nothing
+ * more. Entries already in the stream come back-to-back; this only bounds the wait at its end.
+ */
+export const LOG_IDLE_MS = 250;
+
+/** Every key of an exchange: the log must hold every account's events, wanted or not yet. */
+const BROAD_KEY = '#';
+
+/** Stream offset header of every delivery from a stream (RabbitMQ ≥ 3.9). */
+const OFFSET_HEADER = 'x-stream-offset';
+
+type StreamOffset = 'first' | 'next' | number | { '!': 'timestamp'; value: number };
+
+/** What `/health` shows of the log consumer. */
+export interface ReplayLogStatus {
+  readonly stream: string;
+  readonly consuming: boolean;
+  readonly reason: string | undefined;
+  readonly epoch: string | undefined;
+  readonly recoveries: number;
+}
+
+/**
+ * The shared replay log: one RabbitMQ stream (`REPLAY_STREAM`) bound with every key of every
+ * exchange the families read, so it holds every account's events whichever node had clients
+ * for them, also when nobody was subscribed. Retention is `REPLAY_WINDOW_S` and
+ * `REPLAY_MAX_BYTES`; both drop whole segments, so the window itself is enforced on reads by
+ * the broker's timestamps.
+ *
+ * With the log on, live delivery reads it too (from `next` at start, from the entry after the
+ * last one handed over when the consumer comes back): every live event then has a position,
+ * which makes the seam of a resume exact. The per-node queues and on-demand bindings are not
+ * used then.
+ *
+ * The epoch is the first message of a companion stream (`<REPLAY_STREAM>.epoch`): the first
+ * node to find it empty writes a random id, and every node reads the same first message.
+ * Deleting the log means deleting both; offsets then restart under a new epoch.
+ */
+@Injectable()
+export class StreamReplayLog
+  implements ReplayLog, OnApplicationBootstrap, BeforeApplicationShutdown
+{
+  private readonly logger = new Logger(StreamReplayLog.name);
+  private readonly readers = new Map<string, ExchangeReader[]>();
+  private readonly backoff: ReconnectBackoff;
+  private channel: Channel | undefined;
+  private currentEpoch: string | undefined;
+  private head: number | undefined;
+  private incarnation = 0;
+  private starting = false;
+  private retry: NodeJS.Timeout | undefined;
+  private stopping = false;
+  private consumingNow = false;
+  private reason: string | undefined = 'not connected yet';
+  private recovering = false;
+  private recoveries = 0;
+  private unacked: { channel: Channel; message: ConsumeMessage } | undefined;
+  private unackedCount = 0;
+
+  constructor(
+    private readonly broker: BrokerConnection,
+    private readonly families: FamilyRegistry,
+    private readonly ingress: EventIngress,
+    private readonly env: Environment,
+    private readonly stats: EventStats,
+  ) {
+    this.backoff = new ReconnectBackoff(FIRST_RETRY_MS, env.AMQP_RECONNECT_S * 1000);
+  }
+
+  get enabled(): boolean {
+    return this.env.REPLAY_WINDOW_S > 0;
+  }
+
+  get stream(): string {
+    return this.env.REPLAY_STREAM;
+  }
+
+  /** Exchanges the log holds, with the families reading each. */
+  exchanges(): ReadonlyMap<string, readonly ExchangeReader[]> {
+    return this.readers;
+  }
+
+  get consuming(): boolean {
+    return this.consumingNow;
+  }
+
+  status(): ReplayLogStatus {
+    return {
+      stream: this.stream,
+      consuming: this.consumingNow,
+      reason: this.consumingNow ? undefined : this.reason,
+      epoch: this.currentEpoch,
+      recoveries: this.recoveries,
+    };
+  }
+
+  epoch(): string | undefined {
+    return this.currentEpoch;
+  }
+
+  liveHead(): number | undefined {
+    return this.head;
+  }
+
+  onApplicationBootstrap(): void {
+    if (!this.enabled) return;
+    for (const { prefix, family } of this.families.all()) {
+      for (const { exchange, describe } of exchangeReadersOf(family)) {
+        const list = this.readers.get(exchange) ?? [];
+        list.push({ family: prefix, describe });
+        this.readers.set(exchange, list);
+      }
+    }
+    this.broker.watch({
+      connected: () => {
+        this.cancelRetry();
+        this.backoff.reset();
+        this.start();
+      },
+      disconnected: (reason) => this.lost(this.incarnation, `connection lost: ${reason}`),
+    });
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopping = true;
+    this.cancelRetry();
+    const channel = this.channel;
+    this.channel = undefined;
+    if (channel) await closeQuietly(channel);
+  }
+
+  async firstOffsetSince(since: Date): Promise<number | undefined> {
+    const channel = await this.broker.openChannel('replay window probe');
+    try {
+      const seconds = Math.floor(since.getTime() / 1000);
+      const message = await readOne(channel, this.stream, { '!': 'timestamp', value: seconds });
+      return message === undefined ? undefined : offsetOf(message);
+    } finally {
+      await closeQuietly(channel);
+    }
+  }
+
+  async read(from: number, visit: (entry: LogEntry) => boolean): Promise<void> {
+    const epoch = this.currentEpoch;
+    if (epoch === undefined) return;
+    const channel = await this.broker.openChannel('replay read');
+    try {
+      await channel.prefetch(this.env.REPLAY_PREFETCH);
+      await new Promise<void>((resolve, reject) => {
+        let done = false;
+        let idle: NodeJS.Timeout | undefined;
+        let pending = 0;
+        let consumerTag: string | undefined;
+        const finish = (): void => {
+          if (done) return;
+          done = true;
+          if (idle) clearTimeout(idle);
+          // Cancelling stops the deliveries; the channel is closed after, whatever it holds.
+          const cancel = consumerTag ? channel.cancel(consumerTag) : Promise.resolve();
+          cancel.then(
+            () => resolve(),
+            () => resolve(),
+          );
+        };
+        const armIdle = (): void => {
+          if (idle) clearTimeout(idle);
+          idle = setTimeout(finish, LOG_IDLE_MS);
+        };
+        channel.on('close', finish);
+        channel
+          .consume(
+            this.stream,
+            (message) => {
+              if (!message) return finish();
+              if (done) return;
+              armIdle();
+              pending++;
+              if (pending >= Math.max(1, this.env.REPLAY_PREFETCH / 2)) {
+                pending = 0;
+                settle(() => channel.ack(message, true));
+              }
+              const offset = offsetOf(message);
+              // A stream may start a read at the beginning of the chunk holding `from`.
+              if (offset === undefined || offset < from) return;
+              const entry = this.entryOf(message, offset, epoch);
+              if (entry && !visit(entry)) finish();
+            },
+            { noAck: false, arguments: { [OFFSET_HEADER]: from } },
+          )
+          .then(({ consumerTag: tag }) => {
+            consumerTag = tag;
+            if (done) channel.cancel(tag).catch(() => undefined);
+            else armIdle();
+          }, reject);
+      });
+    } finally {
+      await closeQuietly(channel);
+    }
+  }
+
+  private entryOf(message: ConsumeMessage, offset: number, epoch: string): LogEntry | undefined {
+    const readers = this.readers.get(message.fields.exchange);
+    if (!readers) return undefined;
+    const body = deserializeKazooMessage(message.content, message, this.env.AMQP_MAX_MESSAGE_BYTES);
+    if (body instanceof OversizeMessage) return undefined;
+    return {
+      offset,
+      position: formatPosition(epoch, offset),
+      readers,
+      message: body,
+      delivery: deliveryOf(message),
+    };
+  }
+
+  private start(): void {
+    if (this.starting || this.consumingNow || this.stopping || !this.broker.isConnected) return;
+    this.starting = true;
+    const incarnation = this.incarnation;
+    this.consume(incarnation)
+      .catch((error: unknown) => this.lost(incarnation, messageOf(error)))
+      .finally(() => {
+        this.starting = false;
+        if (!this.consumingNow) this.scheduleRestart();
+      })
+      .catch((error: unknown) => this.logger.error(`replay log: ${messageOf(error)}`));
+  }
+
+  private async consume(incarnation: number): Promise<void> {
+    await this.declare();
+    const epoch = await this.readEpoch();
+    if (this.currentEpoch !== epoch) {
+      // Another log: offsets of the old one mean nothing in it.
+      if (this.currentEpoch !== undefined) this.logger.warn(`replay log epoch is now ${epoch}`);
+      this.currentEpoch = epoch;
+      this.head = undefined;
+    }
+    const channel = await this.broker.openChannel('replay log');
+    let closedBecause: string | undefined;
+    channel.on('error', (error: unknown) => (closedBecause = messageOf(error)));
+    channel.on('close', () =>
+      this.lost(
+        incarnation,
+        closedBecause === undefined ? 'its channel closed' : `its channel closed: ${closedBecause}`,
+      ),
+    );
+    try {
+      await channel.prefetch(this.env.AMQP_PREFETCH);
+      for (const exchange of this.readers.keys()) {
+        await this.declareExchange(exchange);
+        await channel.bindQueue(this.stream, exchange, BROAD_KEY);
+      }
+      // Back after a loss: from the entry after the last one handed over, so nothing is missed.
+      const from: StreamOffset = this.head === undefined ? 'next' : this.head + 1;
+      await channel.consume(
+        this.stream,
+        (message) =>
+          message
+            ? this.deliver(channel, message, epoch)
+            : this.lost(incarnation, 'the broker cancelled the consumer (stream deleted)'),
+        { noAck: false, arguments: { [OFFSET_HEADER]: from } },
+      );
+    } catch (error) {
+      await closeQuietly(channel);
+      throw error;
+    }
+    if (this.incarnation !== incarnation) {
+      await closeQuietly(channel);
+      return;
+    }
+    if (this.recovering) this.recoveries++;
+    this.recovering = false;
+    this.channel = channel;
+    this.consumingNow = true;
+    this.reason = undefined;
+    this.backoff.reset();
+    this.logger.log(`consuming the replay log ${this.stream} (epoch ${epoch})`);
+  }
+
+  private deliver(channel: Channel, message: ConsumeMessage, epoch: string): void {
+    const offset = offsetOf(message);
+    if (offset !== undefined && (this.head === undefined || offset > this.head)) {
+      this.ingestEntry(message, offset, epoch);
+      this.head = offset;
+    }
+    if (this.unacked && this.unacked.channel !== channel) this.flushAcks();
+    const first = this.unacked === undefined;
+    this.unacked = { channel, message };
+    this.unackedCount++;
+    if (this.unackedCount >= Math.max(1, this.env.AMQP_PREFETCH / 2)) this.flushAcks();
+    else if (first) setImmediate(() => this.flushAcks());
+  }
+
+  private ingestEntry(message: ConsumeMessage, offset: number, epoch: string): void {
+    const readers = this.readers.get(message.fields.exchange);
+    if (!readers) return;
+    const body = deserializeKazooMessage(message.content, message, this.env.AMQP_MAX_MESSAGE_BYTES);
+    if (body instanceof OversizeMessage) {
+      this.stats.oversize++;
+      this.stats.countDropped('oversize', UNKNOWN_FAMILY);
+      this.logger.warn(
+        `dropped oversize message ${message.fields.exchange}::${message.fields.routingKey}: ${body.reason}`,
+      );
+      return;
+    }
+    try {
+      this.ingress.ingest(readers, body, deliveryOf(message), formatPosition(epoch, offset));
+    } catch (error) {
+      if (error instanceof MalformedEventError) {
+        this.logger.warn(`dropped unreadable message ${error.message}`);
+        return;
+      }
+      this.logger.error(
+        `delivering ${message.fields.exchange}::${message.fields.routingKey} failed: ${messageOf(error)}`,
+      );
+    }
+  }
+
+  private flushAcks(): void {
+    const last = this.unacked;
+    if (!last) return;
+    this.unacked = undefined;
+    this.unackedCount = 0;
+    // A stream's acks are credit, not removal: they let the broker send more.
+    settle(() => last.channel.ack(last.message, true));
+  }
+
+  /** The log stream, declared durable with its retention; an existing one is used as it is. */
+  private async declare(): Promise<void> {
+    const arguments_ = {
+      'x-queue-type': 'stream',
+      'x-max-age': `${this.env.REPLAY_WINDOW_S}s`,
+      'x-max-length-bytes': this.env.REPLAY_MAX_BYTES,
+      // Retention drops whole segments: smaller ones keep the log closer to its caps.
+      'x-stream-max-segment-size-bytes': Math.min(
+        500_000_000,
+        Math.max(1024 * 1024, Math.floor(this.env.REPLAY_MAX_BYTES / 8)),
+      ),
+    };
+    await this.declareStream(this.stream, arguments_);
+    await this.declareStream(`${this.stream}.epoch`, { 'x-queue-type': 'stream' });
+  }
+
+  private async declareStream(name: string, arguments_: Record<string, unknown>): Promise<void> {
+    const channel = await this.broker.openChannel(`declare ${name}`);
+    try {
+      await channel.assertQueue(name, { durable: true, arguments: arguments_ });
+    } catch (error) {
+      // Declared before with other retention: arguments are immutable, the stream is used as is.
+      if (refusalOf(error)?.code !== PRECONDITION_FAILED) throw error;
+      this.logger.warn(`stream ${name} exists with other arguments; using it as it is`);
+    } finally {
+      await closeQuietly(channel);
+    }
+  }
+
+  private async declareExchange(exchange: string): Promise<void> {
+    const channel = await this.broker.openChannel(`declare ${exchange}`);
+    try {
+      await channel.assertExchange(exchange, 'topic', KAZOO_EXCHANGE_OPTIONS);
+    } catch (error) {
+      // Declared by Kazoo with other flags: it exists, which is all the binding needs.
+      if (refusalOf(error)?.code !== PRECONDITION_FAILED) throw error;
+    } finally {
+      await closeQuietly(channel);
+    }
+  }
+
+  /** The first message of the epoch stream; the first node to find it empty writes one. */
+  private async readEpoch(): Promise<string> {
+    const name = `${this.stream}.epoch`;
+    const channel = await this.broker.openChannel('replay log epoch');
+    try {
+      let first = await readOne(channel, name, 'first');
+      if (!first) {
+        channel.sendToQueue(name, Buffer.from(randomBytes(8).toString('hex')), {
+          persistent: true,
+        });
+        // Every node that found it empty wrote one: they all take the first.
+        first = await readOne(channel, name, 'first', 5000);
+      }
+      const epoch = first?.content.toString('utf8');
+      if (!epoch || !/^[0-9a-z]{8,32}$/.test(epoch)) {
+        throw new Error(`stream ${name} does not start with an epoch id`);
+      }
+      return epoch;
+    } finally {
+      await closeQuietly(channel);
+    }
+  }
+
+  private lost(incarnation: number, reason: string): void {
+    if (this.incarnation !== incarnation) return;
+    this.incarnation++;
+    const channel = this.channel;
+    const was = this.consumingNow;
+    this.channel = undefined;
+    this.consumingNow = false;
+    this.reason = reason;
+    this.recovering = this.broker.isConnected;
+    this.unacked = undefined;
+    this.unackedCount = 0;
+    if (channel) closeQuietly(channel).catch(() => undefined);
+    if (this.stopping) return;
+    if (was) this.logger.warn(`stopped consuming the replay log: ${reason}`);
+    this.scheduleRestart();
+  }
+
+  private scheduleRestart(): void {
+    if (this.retry || this.starting || this.consumingNow) return;
+    if (this.stopping || !this.broker.isConnected) return;
+    const delay = this.backoff.next();
+    this.logger.warn(`consuming the replay log again in ${delay} ms (${this.reason})`);
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      this.start();
+    }, delay);
+    this.retry.unref();
+  }
+
+  private cancelRetry(): void {
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = undefined;
+  }
+}
+
+/** The stream offset of a delivery from a stream. */
+function offsetOf(message: ConsumeMessage): number | undefined {
+  const offset: unknown = message.properties.headers?.[OFFSET_HEADER];
+  return typeof offset === 'number' && Number.isSafeInteger(offset) ? offset : undefined;
+}
+
+/** The first message a stream consumer gets from `offset`, or none within `idleMs`. */
+async function readOne(
+  channel: Channel,
+  queue: string,
+  offset: StreamOffset,
+  idleMs = LOG_IDLE_MS,
+): Promise<ConsumeMessage | undefined> {
+  await channel.prefetch(1);
+  return new Promise<ConsumeMessage | undefined>((resolve, reject) => {
+    let settled = false;
+    let tag: string | undefined;
+    const done = (message: ConsumeMessage | undefined): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (tag) channel.cancel(tag).catch(() => undefined);
+      resolve(message);
+    };
+    const timer = setTimeout(() => done(undefined), idleMs);
+    channel
+      .consume(queue, (message) => done(message ?? undefined), {
+        noAck: false,
+        arguments: { [OFFSET_HEADER]: offset },
+      })
+      .then(({ consumerTag }) => {
+        tag = consumerTag;
+        if (settled) channel.cancel(consumerTag).catch(() => undefined);
+      }, reject);
+  });
+}
+
+function settle(acknowledge: () => void): void {
+  try {
+    acknowledge();
+  } catch {
+    // Channel closed: nothing left to acknowledge.
+  }
+}
+
+async function closeQuietly(channel: Channel): Promise<void> {
+  try {
+    await channel.close();
+  } catch {
+    // Already closed.
+  }
+}

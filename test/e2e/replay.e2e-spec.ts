@@ -1,0 +1,299 @@
+import { randomBytes } from 'node:crypto';
+import { connect } from 'amqplib';
+import { EventClient, type ReceivedEvent } from '../support/clients';
+import { SettableClock } from '../support/clock';
+import { AMQP_URL } from '../support/amqp';
+import { callEvent } from '../support/kazoo-events';
+import { Stack } from '../support/stack';
+import { startTestGateway, type TestGateway } from '../support/start-app';
+import { waitUntil } from '../support/wait';
+import { KazooWsClient, type KazooFrame } from '../support/ws-client';
+
+type Json = Record<string, unknown>;
+
+/** A log of this run only: suites in parallel must not share one. */
+const STREAM = `blackhole.replay.test-${randomBytes(4).toString('hex')}`;
+const REPLAY_ENV = { REPLAY_WINDOW_S: '120', REPLAY_STREAM: STREAM };
+
+const callIdOf = (event: ReceivedEvent): unknown => (event.payload as Json)['Call-ID'];
+const positionOf = (event: ReceivedEvent): string | undefined =>
+  (event.meta as { position?: string } | undefined)?.position;
+
+async function deleteStreams(): Promise<void> {
+  const connection = await connect(AMQP_URL);
+  const channel = await connection.createChannel();
+  await channel.deleteQueue(STREAM);
+  await channel.deleteQueue(`${STREAM}.epoch`);
+  await connection.close();
+}
+
+/**
+ * Resume across nodes: two gateways on the same broker read one replay log (a RabbitMQ
+ * stream). A client that loses its connection resumes on the other node with the last
+ * position it saw and gets exactly the events it missed, in order, then live ones.
+ */
+describe('replay: nothing missed across a reconnect', () => {
+  let stack: Stack;
+  let second: TestGateway;
+  /** The second node's clock: moved past the window in one test. */
+  const clock = new SettableClock(new Date().toISOString());
+
+  beforeAll(async () => {
+    stack = await Stack.start({ env: REPLAY_ENV });
+    second = await startTestGateway(
+      { CROSSBAR_URL: stack.crossbar.url, ...REPLAY_ENV },
+      undefined,
+      clock,
+    );
+    await waitUntil('the second node to consume', async () =>
+      (await second.health()).status === 200 ? true : undefined,
+    );
+  });
+
+  afterEach(() => {
+    stack.closeClients();
+    clock.set(new Date().toISOString());
+  });
+
+  afterAll(async () => {
+    await second.close();
+    await stack.close();
+    await deleteStreams();
+  });
+
+  const publishCall = (accountId: string, callId: string): Promise<void> => {
+    const event = callEvent('CHANNEL_CREATE', accountId, callId);
+    return stack.publisher.publish('callevt', event.routingKey, event.body);
+  };
+
+  /** A socket.io client on the second node (Stack's clients all go to the first). */
+  const connectSecond = async (): Promise<EventClient> => {
+    const client = await EventClient.connect('v4', second.url);
+    clientsOfSecond.push(client);
+    return client;
+  };
+  const clientsOfSecond: { close(): void }[] = [];
+  afterEach(() => clientsOfSecond.splice(0).forEach((client) => client.close()));
+
+  it('socket.io: replays exactly the missed events of its account, in order, then live ones', async () => {
+    const mine = stack.account();
+    const other = stack.account();
+    const first = await stack.connect('v4');
+    expect((await first.subscribe(mine.token, mine.accountId, 'call.*.*')).status).toBe('success');
+    const bystander = await connectSecond();
+    expect((await bystander.subscribe(other.token, other.accountId, 'call.*.*')).status).toBe(
+      'success',
+    );
+
+    await publishCall(mine.accountId, 'before-gap');
+    const seen = await first.waitFor(
+      'CHANNEL_CREATE',
+      (p) => (p as Json)['Call-ID'] === 'before-gap',
+    );
+    const position = positionOf(seen);
+    expect(position).toEqual(expect.any(String));
+    first.close();
+
+    // 500 events while it is away: every other one its account's.
+    const missed: string[] = [];
+    for (let i = 0; i < 500; i++) {
+      const callId = `gap-${String(i).padStart(3, '0')}`;
+      if (i % 2 === 0) {
+        missed.push(callId);
+        await publishCall(mine.accountId, callId);
+      } else {
+        await publishCall(other.accountId, `other-${callId}`);
+      }
+    }
+    // The bystander has its account's last one: the log has them all.
+    await bystander.waitFor(
+      'CHANNEL_CREATE',
+      (p) => (p as Json)['Call-ID'] === 'other-gap-499',
+      15000,
+    );
+
+    const back = await connectSecond();
+    const ack = await back.request(
+      'resume',
+      { auth_token: mine.token, account_id: mine.accountId, bindings: ['call.*.*'], position },
+      20000,
+    );
+    expect(ack).toEqual({ status: 'success', data: { subscribed: ['call.*.*'], recovered: true } });
+
+    await publishCall(mine.accountId, 'live-after');
+    await back.waitFor('CHANNEL_CREATE', (p) => (p as Json)['Call-ID'] === 'live-after');
+    const received = back.events.filter((e) => e.name === 'CHANNEL_CREATE');
+    expect(received.map(callIdOf)).toEqual([...missed, 'live-after']);
+    // Positions sort in log order and every event has one.
+    const positions = received.map(positionOf);
+    expect(positions.every((p) => typeof p === 'string' && p > position!)).toBe(true);
+    expect([...positions].sort()).toEqual(positions);
+
+    // Negative proof: the bystander's own later marker arrives, and it never saw mine.
+    await publishCall(other.accountId, 'other-marker');
+    await bystander.waitFor('CHANNEL_CREATE', (p) => (p as Json)['Call-ID'] === 'other-marker');
+    expect(bystander.events.some((e) => String(callIdOf(e)).startsWith('gap-'))).toBe(false);
+    expect(back.events.some((e) => String(callIdOf(e)).startsWith('other-'))).toBe(false);
+  }, 60000);
+
+  it('socket.io: events published while the resume runs are neither lost nor doubled at the seam', async () => {
+    const mine = stack.account();
+    const first = await stack.connect('v4');
+    await first.subscribe(mine.token, mine.accountId, 'call.*.*');
+    await publishCall(mine.accountId, 'seam-before');
+    const position = positionOf(
+      await first.waitFor('CHANNEL_CREATE', (p) => (p as Json)['Call-ID'] === 'seam-before'),
+    );
+    first.close();
+    const expected: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      expected.push(`seam-${i}`);
+      await publishCall(mine.accountId, `seam-${i}`);
+    }
+    const back = await connectSecond();
+    // Publishing goes on while the replay reads.
+    const during = (async () => {
+      for (let i = 100; i < 300; i++) await publishCall(mine.accountId, `seam-${i}`);
+    })();
+    for (let i = 100; i < 300; i++) expected.push(`seam-${i}`);
+    const ack = await back.request(
+      'resume',
+      { auth_token: mine.token, account_id: mine.accountId, bindings: ['call.*.*'], position },
+      20000,
+    );
+    await during;
+    expect(ack.data.recovered).toBe(true);
+    await back.waitFor('CHANNEL_CREATE', (p) => (p as Json)['Call-ID'] === 'seam-299', 15000);
+    expect(back.events.filter((e) => e.name === 'CHANNEL_CREATE').map(callIdOf)).toEqual(expected);
+  }, 60000);
+
+  it('Kazoo 4.x: resume replays with `position` on every frame, then continues live', async () => {
+    const mine = stack.account();
+    const other = stack.account();
+    const first = await stack.connectWs();
+    expect(
+      (await first.subscribe(mine.token, mine.accountId, 'call.CHANNEL_CREATE.*')).status,
+    ).toBe('success');
+    await publishCall(mine.accountId, 'ws-before');
+    const seen = await first.waitForEvent((f) => f.data?.call_id === 'ws-before');
+    expect(seen.position).toEqual(expect.any(String));
+    first.close();
+
+    for (let i = 0; i < 20; i++) {
+      await publishCall(mine.accountId, `ws-gap-${i}`);
+      await publishCall(other.accountId, `ws-other-${i}`);
+    }
+
+    const back = await KazooWsClient.connect(second.url, '/', {});
+    clientsOfSecond.push(back);
+    const reply = await back.request(
+      {
+        action: 'resume',
+        auth_token: mine.token,
+        data: {
+          account_id: mine.accountId,
+          bindings: ['call.CHANNEL_CREATE.*'],
+          position: seen.position,
+        },
+      },
+      20000,
+    );
+    expect(reply.status).toBe('success');
+    expect(reply.data).toEqual({ subscribed: ['call.CHANNEL_CREATE.*'], recovered: true });
+    await publishCall(mine.accountId, 'ws-live');
+    await back.waitForEvent((f) => f.data?.call_id === 'ws-live');
+    const ids = back.events.map((f: KazooFrame) => f.data?.call_id);
+    expect(ids).toEqual([...Array.from({ length: 20 }, (_, i) => `ws-gap-${i}`), 'ws-live']);
+    expect(back.events.every((f) => typeof f.position === 'string')).toBe(true);
+  }, 60000);
+
+  it('a position older than the window: recovered false, and the bindings are live', async () => {
+    const mine = stack.account(undefined, 3600);
+    const first = await stack.connect('v4');
+    await first.subscribe(mine.token, mine.accountId, 'call.*.*');
+    await publishCall(mine.accountId, 'old');
+    const position = positionOf(
+      await first.waitFor('CHANNEL_CREATE', (p) => (p as Json)['Call-ID'] === 'old'),
+    );
+    first.close();
+    // A watcher on the second node: once it has the event, that node has read past `position`.
+    const watcher = await connectSecond();
+    await watcher.subscribe(mine.token, mine.accountId, 'call.*.*');
+    await publishCall(mine.accountId, 'missed-long-ago');
+    await watcher.waitFor('CHANNEL_CREATE', (p) => (p as Json)['Call-ID'] === 'missed-long-ago');
+    // The second node's clock is past the window: everything after `position` is older.
+    clock.set(new Date(Date.now() + 200_000).toISOString());
+
+    const back = await connectSecond();
+    const ack = await back.request('resume', {
+      auth_token: mine.token,
+      account_id: mine.accountId,
+      bindings: ['call.*.*'],
+      position,
+    });
+    expect(ack.data.recovered).toBe(false);
+    expect(ack.data.subscribed).toEqual(['call.*.*']);
+    await publishCall(mine.accountId, 'live-again');
+    await back.waitFor('CHANNEL_CREATE', (p) => (p as Json)['Call-ID'] === 'live-again');
+    expect(back.events.some((e) => callIdOf(e) === 'missed-long-ago')).toBe(false);
+  }, 30000);
+
+  it('a position of another log (or none of ours): recovered false; a non-string: bad_request', async () => {
+    const mine = stack.account();
+    const client = await connectSecond();
+    const foreign = await client.request('resume', {
+      auth_token: mine.token,
+      account_id: mine.accountId,
+      bindings: ['call.*.*'],
+      position: 'ffffffffffffffff-0000000000000001',
+    });
+    expect(foreign).toEqual({
+      status: 'success',
+      data: { subscribed: ['call.*.*'], recovered: false },
+    });
+    const wrong = await client.request('resume', {
+      auth_token: mine.token,
+      account_id: mine.accountId,
+      bindings: ['call.*.*'],
+      position: 42,
+    });
+    expect(wrong.status).toBe('error');
+    expect(wrong.data.code).toBe('bad_request');
+  });
+});
+
+describe('replay: REPLAY_WINDOW_S=0', () => {
+  let stack: Stack;
+
+  beforeAll(async () => {
+    stack = await Stack.start({ env: { REPLAY_WINDOW_S: '0' } });
+  });
+
+  afterAll(() => stack.close());
+
+  it('events carry no position, and resume only subscribes (recovered false)', async () => {
+    const mine = stack.account();
+    const other = stack.account();
+    const client = await stack.connect('v4');
+    const bystander = await stack.connect('v4');
+    const ack = await client.request('resume', {
+      auth_token: mine.token,
+      account_id: mine.accountId,
+      bindings: ['call.*.*'],
+      position: 'whatever',
+    });
+    expect(ack).toEqual({
+      status: 'success',
+      data: { subscribed: ['call.*.*'], recovered: false },
+    });
+    await bystander.subscribe(other.token, other.accountId, 'call.*.*');
+    const event = callEvent('CHANNEL_CREATE', mine.accountId, 'plain');
+    await stack.publisher.publish('callevt', event.routingKey, event.body);
+    const seen = await client.waitFor('CHANNEL_CREATE', (p) => (p as Json)['Call-ID'] === 'plain');
+    expect(seen.meta).toBeUndefined();
+    const marker = callEvent('CHANNEL_CREATE', other.accountId, 'other-marker');
+    await stack.publisher.publish('callevt', marker.routingKey, marker.body);
+    await bystander.waitFor('CHANNEL_CREATE', (p) => (p as Json)['Call-ID'] === 'other-marker');
+    expect(bystander.events.some((e) => callIdOf(e) === 'plain')).toBe(false);
+  });
+});
