@@ -22,7 +22,9 @@ boot_and_probe() {
   local scheme="$1"
   shift
   local port=$((20000 + RANDOM % 20000))
-  (cd "$work" && env PORT="$port" HOST=127.0.0.1 LOG_LEVEL=warn "$@" node dist/main.js) &
+  # REPLAY_WINDOW_S=0: the replay log is a durable stream, which would outlive this check on
+  # the machine's broker; the dependency set is the same with it on.
+  (cd "$work" && env PORT="$port" HOST=127.0.0.1 LOG_LEVEL=warn REPLAY_WINDOW_S=0 "$@" node dist/main.js) &
   pid=$!
   for _ in $(seq 1 60); do
     # Any answer will do (503 while the broker is unreachable): the process booted. -k: the

@@ -3,11 +3,14 @@ import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { connect, type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { EventSimulator } from '../../src/demo/event-simulator';
-import { AMQP_URL, amqpUrlVia, brokerAddress } from '../support/amqp';
+import { AMQP_URL, amqpUrlVia, brokerAddress, deleteReplayLog } from '../support/amqp';
 import { EventClient } from '../support/clients';
 import { newAccountId } from '../support/fake-crossbar';
 import { TcpGate } from '../support/tcp-gate';
 import { waitUntil } from '../support/wait';
+
+/** The demo's replay log: a durable stream of this run only, deleted afterwards. */
+const DEMO_STREAM = `blackhole.replay.demo-${process.pid}`;
 
 // `npm run demo` builds the project (nest build) before it starts.
 jest.setTimeout(90_000);
@@ -119,6 +122,8 @@ describe('npm run demo', () => {
         PORT: '0',
         HOST: '127.0.0.1',
         AMQP_URL,
+        // The demo runs as shipped, replay log on, on a stream of its own removed afterwards.
+        REPLAY_STREAM: DEMO_STREAM,
         LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
       },
     });
@@ -135,6 +140,7 @@ describe('npm run demo', () => {
     const timer = setTimeout(() => killGroup(pid, 'SIGKILL'), 10_000);
     await output.closed;
     clearTimeout(timer);
+    await deleteReplayLog(DEMO_STREAM);
   });
 
   it('prints the console URL on the actual port, the demo account, its token and the other account', async () => {

@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { connect } from 'amqplib';
 import { EventClient, type ReceivedEvent } from '../support/clients';
 import { SettableClock } from '../support/clock';
-import { AMQP_URL } from '../support/amqp';
+import { deleteReplayLog } from '../support/amqp';
 import { callEvent } from '../support/kazoo-events';
 import { Stack } from '../support/stack';
 import { startTestGateway, type TestGateway } from '../support/start-app';
@@ -18,14 +17,6 @@ const REPLAY_ENV = { REPLAY_WINDOW_S: '120', REPLAY_STREAM: STREAM };
 const callIdOf = (event: ReceivedEvent): unknown => (event.payload as Json)['Call-ID'];
 const positionOf = (event: ReceivedEvent): string | undefined =>
   (event.meta as { position?: string } | undefined)?.position;
-
-async function deleteStreams(): Promise<void> {
-  const connection = await connect(AMQP_URL);
-  const channel = await connection.createChannel();
-  await channel.deleteQueue(STREAM);
-  await channel.deleteQueue(`${STREAM}.epoch`);
-  await connection.close();
-}
 
 /**
  * Resume across nodes: two gateways on the same broker read one replay log (a RabbitMQ
@@ -58,7 +49,7 @@ describe('replay: nothing missed across a reconnect', () => {
   afterAll(async () => {
     await second.close();
     await stack.close();
-    await deleteStreams();
+    await deleteReplayLog(STREAM);
   });
 
   const publishCall = (accountId: string, callId: string): Promise<void> => {

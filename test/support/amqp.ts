@@ -7,6 +7,21 @@ const run = promisify(execFile);
 
 export const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 
+/**
+ * Deletes a replay log (`REPLAY_STREAM`) and its epoch stream: streams are durable and would
+ * outlive the test on the shared broker.
+ */
+export async function deleteReplayLog(stream: string, url = AMQP_URL): Promise<void> {
+  const connection = await connect(url);
+  try {
+    const channel = await connection.createChannel();
+    await channel.deleteQueue(stream);
+    await channel.deleteQueue(`${stream}.epoch`);
+  } finally {
+    await connection.close();
+  }
+}
+
 /** Host and port of the broker `AMQP_URL` names, for a `TcpGate` in front of it. */
 export function brokerAddress(url = AMQP_URL): { host: string; port: number } {
   const { hostname, port, protocol } = new URL(url);
