@@ -39,6 +39,8 @@ async function startReplayGateway(name, crossbarUrl, amqpUrl, env) {
       AMQP_URL: amqpUrl,
       LOG_LEVEL: 'warn',
       REQUEST_RATE_BURST: '1000000',
+      // 10,000 events at once to one client: more than the default 1 MiB may wait unsent.
+      MAX_OUTBOUND_BYTES: String(256 * 1024 * 1024),
       ...env,
     },
   });
