@@ -177,4 +177,19 @@ describe('ReplayService', () => {
     release();
     await first;
   });
+
+  it('stops reading the log as soon as the resuming client is gone', async () => {
+    const seen = log.append('mine', 'A');
+    for (let i = 0; i < 100; i++) log.append('mine', `E${i}`);
+    log.head = 100;
+    const read: number[] = [];
+    log.onRead = (offset) => {
+      read.push(offset);
+      // The client disconnects after two replayed entries.
+      if (read.length === 2) registry.removeAll(session);
+    };
+    await resume(seen.position);
+    expect(read).toEqual([1, 2]);
+    expect(session.sent).toEqual(['mine:E0', 'mine:E1']);
+  });
 });

@@ -144,6 +144,10 @@ export class ReplayService {
     let first = true;
     let last = position;
     await this.log.read(next, (entry) => {
+      // The client left (or dropped every binding) meanwhile: its slot goes to someone else.
+      if (!subscriptions.some((subscription) => this.registry.contains(subscription))) {
+        return false;
+      }
       this.stats.replayReadEntries++;
       if (first) {
         first = false;
