@@ -66,6 +66,36 @@ export interface CloseInfo {
   readonly reason: string;
 }
 
+/**
+ * Resolves with what `check` finds, re-checked each time the connection calls its `listeners`
+ * (a message came or it closed); rejects after `timeoutMs` naming the last `messages`.
+ */
+export function answerOf(
+  check: () => Answer | undefined,
+  listeners: Set<() => void>,
+  messages: readonly string[],
+  timeoutMs: number,
+): Promise<Answer> {
+  const now = check();
+  if (now !== undefined) return Promise.resolve(now);
+  return new Promise((resolve, reject) => {
+    const listener = (): void => {
+      const found = check();
+      if (found === undefined) return;
+      clearTimeout(timer);
+      listeners.delete(listener);
+      resolve(found);
+    };
+    const timer = setTimeout(() => {
+      listeners.delete(listener);
+      reject(
+        new Error(`no answer within ${timeoutMs} ms; last: ${messages.slice(-3).join(' | ')}`),
+      );
+    }, timeoutMs);
+    listeners.add(listener);
+  });
+}
+
 /** A WebSocket that records every message as text and how it was closed. */
 export class RawSocket {
   readonly messages: string[] = [];
@@ -128,26 +158,7 @@ export class RawSocket {
       }
       return this.closeInfo ? CLOSED : undefined;
     };
-    const now = check();
-    if (now !== undefined) return Promise.resolve(now);
-    return new Promise((resolve, reject) => {
-      const listener = (): void => {
-        const found = check();
-        if (found === undefined) return;
-        clearTimeout(timer);
-        this.listeners.delete(listener);
-        resolve(found);
-      };
-      const timer = setTimeout(() => {
-        this.listeners.delete(listener);
-        reject(
-          new Error(
-            `no answer within ${timeoutMs} ms; last: ${this.messages.slice(-3).join(' | ')}`,
-          ),
-        );
-      }, timeoutMs);
-      this.listeners.add(listener);
-    });
+    return answerOf(check, this.listeners, this.messages, timeoutMs);
   }
 
   close(): void {

@@ -7,6 +7,7 @@ import {
   CLOSED,
   ConnectionPool,
   type Answer,
+  answerOf,
   FUZZ_ENV,
   FUZZ_TIMEOUT_MS,
   MAX_FRAME_BYTES,
@@ -91,26 +92,7 @@ class PollingConnection implements LegacyConnection {
   waitFor(match: (packet: string) => boolean, from: number, timeoutMs = 5000): Promise<Answer> {
     const check = (): Answer | undefined =>
       this.messages.slice(from).find(match) ?? (this.closed ? CLOSED : undefined);
-    const now = check();
-    if (now !== undefined) return Promise.resolve(now);
-    return new Promise((resolve, reject) => {
-      const listener = (): void => {
-        const found = check();
-        if (found === undefined) return;
-        clearTimeout(timer);
-        this.listeners.delete(listener);
-        resolve(found);
-      };
-      const timer = setTimeout(() => {
-        this.listeners.delete(listener);
-        reject(
-          new Error(
-            `no answer within ${timeoutMs} ms; last: ${this.messages.slice(-3).join(' | ')}`,
-          ),
-        );
-      }, timeoutMs);
-      this.listeners.add(listener);
-    });
+    return answerOf(check, this.listeners, this.messages, timeoutMs);
   }
 
   close(): void {
