@@ -22,7 +22,7 @@ import {
   exchangeReadersOf,
 } from './family-subscription';
 import { KAZOO_EXCHANGE_OPTIONS } from './queue-binder';
-import { FIRST_RETRY_MS, ReconnectBackoff } from './reconnect-backoff';
+import { RecoverableConsumer, closeQuietly, settle } from './recoverable-consumer';
 
 /**
  * How long a read of the log waits for the next entry before deciding the log has nothing
@@ -69,20 +69,9 @@ export class StreamReplayLog
 {
   private readonly logger = new Logger(StreamReplayLog.name);
   private readonly readers = new Map<string, ExchangeReader[]>();
-  private readonly backoff: ReconnectBackoff;
-  private channel: Channel | undefined;
+  private readonly consumer: RecoverableConsumer;
   private currentEpoch: string | undefined;
   private head: number | undefined;
-  private incarnation = 0;
-  private starting = false;
-  private retry: NodeJS.Timeout | undefined;
-  private stopping = false;
-  private consumingNow = false;
-  private reason: string | undefined = 'not connected yet';
-  private recovering = false;
-  private recoveries = 0;
-  private unacked: { channel: Channel; message: ConsumeMessage } | undefined;
-  private unackedCount = 0;
 
   constructor(
     private readonly broker: BrokerConnection,
@@ -91,7 +80,16 @@ export class StreamReplayLog
     private readonly env: Environment,
     private readonly stats: EventStats,
   ) {
-    this.backoff = new ReconnectBackoff(FIRST_RETRY_MS, env.AMQP_RECONNECT_S * 1000);
+    this.consumer = new RecoverableConsumer(
+      broker,
+      {
+        name: 'the replay log',
+        setUp: (channel, cancelled) => this.consume(channel, cancelled),
+      },
+      env.AMQP_PREFETCH,
+      env.AMQP_RECONNECT_S * 1000,
+      this.logger,
+    );
   }
 
   get enabled(): boolean {
@@ -108,17 +106,11 @@ export class StreamReplayLog
   }
 
   get consuming(): boolean {
-    return this.consumingNow;
+    return this.consumer.consuming;
   }
 
   status(): ReplayLogStatus {
-    return {
-      stream: this.stream,
-      consuming: this.consumingNow,
-      reason: this.consumingNow ? undefined : this.reason,
-      epoch: this.currentEpoch,
-      recoveries: this.recoveries,
-    };
+    return { stream: this.stream, epoch: this.currentEpoch, ...this.consumer.state() };
   }
 
   epoch(): string | undefined {
@@ -138,22 +130,11 @@ export class StreamReplayLog
         this.readers.set(exchange, list);
       }
     }
-    this.broker.watch({
-      connected: () => {
-        this.cancelRetry();
-        this.backoff.reset();
-        this.start();
-      },
-      disconnected: (reason) => this.lost(this.incarnation, `connection lost: ${reason}`),
-    });
+    this.consumer.follow();
   }
 
   async beforeApplicationShutdown(): Promise<void> {
-    this.stopping = true;
-    this.cancelRetry();
-    const channel = this.channel;
-    this.channel = undefined;
-    if (channel) await closeQuietly(channel);
+    await this.consumer.stop();
   }
 
   async firstOffsetSince(since: Date): Promise<number | undefined> {
@@ -239,20 +220,8 @@ export class StreamReplayLog
     };
   }
 
-  private start(): void {
-    if (this.starting || this.consumingNow || this.stopping || !this.broker.isConnected) return;
-    this.starting = true;
-    const incarnation = this.incarnation;
-    this.consume(incarnation)
-      .catch((error: unknown) => this.lost(incarnation, messageOf(error)))
-      .finally(() => {
-        this.starting = false;
-        if (!this.consumingNow) this.scheduleRestart();
-      })
-      .catch((error: unknown) => this.logger.error(`replay log: ${messageOf(error)}`));
-  }
-
-  private async consume(incarnation: number): Promise<void> {
+  /** Live delivery from the log, on the consumer's channel. */
+  private async consume(channel: Channel, cancelled: (reason: string) => void): Promise<string> {
     await this.declare();
     const epoch = await this.readEpoch();
     if (this.currentEpoch !== epoch) {
@@ -261,46 +230,21 @@ export class StreamReplayLog
       this.currentEpoch = epoch;
       this.head = undefined;
     }
-    const channel = await this.broker.openChannel('replay log');
-    let closedBecause: string | undefined;
-    channel.on('error', (error: unknown) => (closedBecause = messageOf(error)));
-    channel.on('close', () =>
-      this.lost(
-        incarnation,
-        closedBecause === undefined ? 'its channel closed' : `its channel closed: ${closedBecause}`,
-      ),
+    for (const exchange of this.readers.keys()) {
+      await this.declareExchange(exchange);
+      await channel.bindQueue(this.stream, exchange, BROAD_KEY);
+    }
+    // Back after a loss: from the entry after the last one handed over, so nothing is missed.
+    const from: StreamOffset = this.head === undefined ? 'next' : this.head + 1;
+    await channel.consume(
+      this.stream,
+      (message) =>
+        message
+          ? this.deliver(channel, message, epoch)
+          : cancelled('the broker cancelled the consumer (stream deleted)'),
+      { noAck: false, arguments: { [OFFSET_HEADER]: from } },
     );
-    try {
-      await channel.prefetch(this.env.AMQP_PREFETCH);
-      for (const exchange of this.readers.keys()) {
-        await this.declareExchange(exchange);
-        await channel.bindQueue(this.stream, exchange, BROAD_KEY);
-      }
-      // Back after a loss: from the entry after the last one handed over, so nothing is missed.
-      const from: StreamOffset = this.head === undefined ? 'next' : this.head + 1;
-      await channel.consume(
-        this.stream,
-        (message) =>
-          message
-            ? this.deliver(channel, message, epoch)
-            : this.lost(incarnation, 'the broker cancelled the consumer (stream deleted)'),
-        { noAck: false, arguments: { [OFFSET_HEADER]: from } },
-      );
-    } catch (error) {
-      await closeQuietly(channel);
-      throw error;
-    }
-    if (this.incarnation !== incarnation) {
-      await closeQuietly(channel);
-      return;
-    }
-    if (this.recovering) this.recoveries++;
-    this.recovering = false;
-    this.channel = channel;
-    this.consumingNow = true;
-    this.reason = undefined;
-    this.backoff.reset();
-    this.logger.log(`consuming the replay log ${this.stream} (epoch ${epoch})`);
+    return `the replay log ${this.stream} (epoch ${epoch})`;
   }
 
   private deliver(channel: Channel, message: ConsumeMessage, epoch: string): void {
@@ -309,12 +253,8 @@ export class StreamReplayLog
       this.ingestEntry(message, offset, epoch);
       this.head = offset;
     }
-    if (this.unacked && this.unacked.channel !== channel) this.flushAcks();
-    const first = this.unacked === undefined;
-    this.unacked = { channel, message };
-    this.unackedCount++;
-    if (this.unackedCount >= Math.max(1, this.env.AMQP_PREFETCH / 2)) this.flushAcks();
-    else if (first) setImmediate(() => this.flushAcks());
+    // A stream's acks are credit, not removal: they let the broker send more.
+    this.consumer.acknowledge(channel, message);
   }
 
   private ingestEntry(message: ConsumeMessage, offset: number, epoch: string): void {
@@ -340,15 +280,6 @@ export class StreamReplayLog
         `delivering ${message.fields.exchange}::${message.fields.routingKey} failed: ${messageOf(error)}`,
       );
     }
-  }
-
-  private flushAcks(): void {
-    const last = this.unacked;
-    if (!last) return;
-    this.unacked = undefined;
-    this.unackedCount = 0;
-    // A stream's acks are credit, not removal: they let the broker send more.
-    settle(() => last.channel.ack(last.message, true));
   }
 
   /** The log stream, declared durable with its retention; an existing one is used as it is. */
@@ -414,40 +345,6 @@ export class StreamReplayLog
       await closeQuietly(channel);
     }
   }
-
-  private lost(incarnation: number, reason: string): void {
-    if (this.incarnation !== incarnation) return;
-    this.incarnation++;
-    const channel = this.channel;
-    const was = this.consumingNow;
-    this.channel = undefined;
-    this.consumingNow = false;
-    this.reason = reason;
-    this.recovering = this.broker.isConnected;
-    this.unacked = undefined;
-    this.unackedCount = 0;
-    if (channel) closeQuietly(channel).catch(() => undefined);
-    if (this.stopping) return;
-    if (was) this.logger.warn(`stopped consuming the replay log: ${reason}`);
-    this.scheduleRestart();
-  }
-
-  private scheduleRestart(): void {
-    if (this.retry || this.starting || this.consumingNow) return;
-    if (this.stopping || !this.broker.isConnected) return;
-    const delay = this.backoff.next();
-    this.logger.warn(`consuming the replay log again in ${delay} ms (${this.reason})`);
-    this.retry = setTimeout(() => {
-      this.retry = undefined;
-      this.start();
-    }, delay);
-    this.retry.unref();
-  }
-
-  private cancelRetry(): void {
-    if (this.retry) clearTimeout(this.retry);
-    this.retry = undefined;
-  }
 }
 
 /** The stream offset of a delivery from a stream. */
@@ -485,20 +382,4 @@ async function readOne(
         if (settled) channel.cancel(consumerTag).catch(() => undefined);
       }, reject);
   });
-}
-
-function settle(acknowledge: () => void): void {
-  try {
-    acknowledge();
-  } catch {
-    // Channel closed: nothing left to acknowledge.
-  }
-}
-
-async function closeQuietly(channel: Channel): Promise<void> {
-  try {
-    await channel.close();
-  } catch {
-    // Already closed.
-  }
 }
