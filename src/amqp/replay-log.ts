@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import {
   BeforeApplicationShutdown,
   Injectable,
@@ -29,6 +30,16 @@ import { RecoverableConsumer, closeQuietly, settle } from './recoverable-consume
  * more. Entries already in the stream come back-to-back; this only bounds the wait at its end.
  */
 export const LOG_IDLE_MS = 250;
+
+/**
+ * How long a read or a probe keeps waiting when the broker is known to hold what it waits for
+ * (live delivery has read it): only a busy node or broker can delay it, and ending early would
+ * skip events as if the log had none.
+ */
+export const LOG_PATIENCE_MS = 30_000;
+
+/** An entry read live this long after a moment proves the log holds an entry that recent. */
+const STAMP_MARGIN_MS = 2_000;
 
 /** Every key of an exchange: the log must hold every account's events, wanted or not yet. */
 const BROAD_KEY = '#';
@@ -72,6 +83,8 @@ export class StreamReplayLog
   private readonly consumer: RecoverableConsumer;
   private currentEpoch: string | undefined;
   private head: number | undefined;
+  /** When live delivery last handed an entry over (this node's clock). */
+  private lastLiveAt: number | undefined;
 
   constructor(
     private readonly broker: BrokerConnection,
@@ -138,10 +151,20 @@ export class StreamReplayLog
   }
 
   async firstOffsetSince(since: Date): Promise<number | undefined> {
+    // A timestamp consumer gets nothing when every chunk is older, and waits for new ones; so
+    // silence means "all older" only while nothing newer was read live. Otherwise it is the
+    // broker or this node being slow (a reconnect storm), and giving up would lose a recovery.
+    const newerReadLive =
+      this.lastLiveAt !== undefined && this.lastLiveAt - since.getTime() > STAMP_MARGIN_MS;
     const channel = await this.broker.openChannel('replay window probe');
     try {
       const seconds = Math.floor(since.getTime() / 1000);
-      const message = await readOne(channel, this.stream, { '!': 'timestamp', value: seconds });
+      const message = await readOne(
+        channel,
+        this.stream,
+        { '!': 'timestamp', value: seconds },
+        newerReadLive ? LOG_PATIENCE_MS : LOG_IDLE_MS,
+      );
       return message === undefined ? undefined : offsetOf(message);
     } finally {
       await closeQuietly(channel);
@@ -170,9 +193,19 @@ export class StreamReplayLog
             () => resolve(),
           );
         };
+        // The highest offset the broker sent so far, wanted or not.
+        let seen = from - 1;
+        let lastArrival = performance.now();
         const armIdle = (): void => {
           if (idle) clearTimeout(idle);
-          idle = setTimeout(finish, LOG_IDLE_MS);
+          idle = setTimeout(() => {
+            // Live delivery has read further: the entries exist, and only a busy node or
+            // broker keeps them (a timer can also fire before deliveries already received
+            // are handled, after the event loop was blocked). Ending here would skip them.
+            const behind = this.head !== undefined && seen < this.head;
+            if (behind && performance.now() - lastArrival < LOG_PATIENCE_MS) armIdle();
+            else finish();
+          }, LOG_IDLE_MS);
         };
         channel.on('close', finish);
         channel
@@ -181,6 +214,7 @@ export class StreamReplayLog
             (message) => {
               if (!message) return finish();
               if (done) return;
+              lastArrival = performance.now();
               armIdle();
               pending++;
               if (pending >= Math.max(1, this.env.REPLAY_PREFETCH / 2)) {
@@ -188,6 +222,7 @@ export class StreamReplayLog
                 settle(() => channel.ack(message, true));
               }
               const offset = offsetOf(message);
+              if (offset !== undefined && offset > seen) seen = offset;
               // A stream may start a read at the beginning of the chunk holding `from`.
               if (offset === undefined || offset < from) return;
               const entry = this.entryOf(message, offset, epoch);
@@ -252,6 +287,7 @@ export class StreamReplayLog
     if (offset !== undefined && (this.head === undefined || offset > this.head)) {
       this.ingestEntry(message, offset, epoch);
       this.head = offset;
+      this.lastLiveAt = Date.now();
     }
     // A stream's acks are credit, not removal: they let the broker send more.
     this.consumer.acknowledge(channel, message);

@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { EventClient, type ReceivedEvent } from '../support/clients';
 import { SettableClock } from '../support/clock';
-import { deleteReplayLog } from '../support/amqp';
+import { LOG_IDLE_MS } from '../../src/amqp/replay-log';
+import { amqpUrlVia, brokerAddress, deleteReplayLog } from '../support/amqp';
 import { callEvent } from '../support/kazoo-events';
 import { Stack } from '../support/stack';
 import { startTestGateway, type TestGateway } from '../support/start-app';
+import { TcpGate } from '../support/tcp-gate';
 import { waitUntil } from '../support/wait';
 import { KazooWsClient, type KazooFrame } from '../support/ws-client';
 
@@ -157,6 +159,62 @@ describe('replay: nothing missed across a reconnect', () => {
     await back.waitFor('CHANNEL_CREATE', (p) => (p as Json)['Call-ID'] === 'seam-299', 15000);
     expect(back.events.filter((e) => e.name === 'CHANNEL_CREATE').map(callIdOf)).toEqual(expected);
   }, 60000);
+
+  it('a broker slow to send the rest of a replay (a reconnect storm) does not end it early', async () => {
+    // A node whose broker traffic can be held back, as a broker busy with a storm would be.
+    const gate = await TcpGate.start(brokerAddress());
+    gate.openGate();
+    const slow = await startTestGateway({
+      CROSSBAR_URL: stack.crossbar.url,
+      AMQP_URL: amqpUrlVia(gate.port),
+      ...REPLAY_ENV,
+    });
+    try {
+      await waitUntil('the gated node to consume', async () =>
+        (await slow.health()).status === 200 ? true : undefined,
+      );
+      const mine = stack.account();
+      const first = await EventClient.connect('v4', slow.url);
+      clientsOfSecond.push(first);
+      await first.subscribe(mine.token, mine.accountId, 'call.*.*');
+      await publishCall(mine.accountId, 'slow-before');
+      const position = positionOf(
+        await first.waitFor('CHANNEL_CREATE', (p) => (p as Json)['Call-ID'] === 'slow-before'),
+      );
+      const missed = Array.from({ length: 2000 }, (_, i) => `slow-${String(i).padStart(4, '0')}`);
+      for (const callId of missed) await publishCall(mine.accountId, callId);
+      // The node has read them all live: the log holds them, and the replay must get them all.
+      await first.waitFor('CHANNEL_CREATE', (p) => (p as Json)['Call-ID'] === 'slow-1999', 20000);
+      first.close();
+
+      const back = await EventClient.connect('v4', slow.url);
+      clientsOfSecond.push(back);
+      const ack = back.request(
+        'resume',
+        { auth_token: mine.token, account_id: mine.accountId, bindings: ['call.*.*'], position },
+        40000,
+      );
+      await back.waitFor('CHANNEL_CREATE', (p) => (p as Json)['Call-ID'] === 'slow-0000', 20000);
+      // The node's credit (acks) stops reaching the broker for a second: four times the
+      // pause after which a read used to take the log for finished.
+      gate.freeze();
+      await new Promise((resolve) => setTimeout(resolve, 4 * LOG_IDLE_MS));
+      gate.thaw();
+      expect(await ack).toEqual({
+        status: 'success',
+        data: { subscribed: ['call.*.*'], recovered: true },
+      });
+      await publishCall(mine.accountId, 'slow-live');
+      await back.waitFor('CHANNEL_CREATE', (p) => (p as Json)['Call-ID'] === 'slow-live');
+      expect(back.events.filter((e) => e.name === 'CHANNEL_CREATE').map(callIdOf)).toEqual([
+        ...missed,
+        'slow-live',
+      ]);
+    } finally {
+      await slow.close();
+      await gate.stop();
+    }
+  }, 120000);
 
   it('Kazoo 4.x: resume replays with `position` on every frame, then continues live', async () => {
     const mine = stack.account();
