@@ -1,6 +1,6 @@
 import { Global, Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
-import { MessageHandlerErrorBehavior, RabbitMQModule } from '@golevelup/nestjs-rabbitmq';
+import { AmqpConnection, MessageHandlerErrorBehavior } from '@golevelup/nestjs-rabbitmq';
 import { Environment } from '../config/environment';
 import { NodeIdentity } from '../config/node-identity';
 import { REPLAY_LOG } from '../core/replay/ports';
@@ -26,29 +26,35 @@ const COVERED_BY_REPLAY_LOG: BrokerBindings = {
 
 @Global()
 @Module({
-  imports: [
-    DiscoveryModule,
-    RabbitMQModule.forRootAsync({
-      inject: [Environment, NodeIdentity],
-      useFactory: (env: Environment, node: NodeIdentity) => ({
-        uri: env.AMQP_URL,
-        // golevelup keeps connections in a process-wide registry keyed by name.
-        name: `blackhole-${node.id}`,
-        registerHandlers: false,
-        logger: new RabbitMqLogger(),
-        prefetchCount: env.AMQP_PREFETCH,
-        defaultSubscribeErrorBehavior: MessageHandlerErrorBehavior.NACK,
-        connectionInitOptions: { wait: false },
-        connectionManagerOptions: {
-          heartbeatIntervalInSeconds: 5,
-          // BrokerConnection adjusts this after every attempt: 100 ms doubling to AMQP_RECONNECT_S.
-          reconnectTimeInSeconds: FIRST_RETRY_MS / 1000,
-          connectionOptions: { clientProperties: { connection_name: `blackhole ${node.id}` } },
-        },
-      }),
-    }),
-  ],
+  imports: [DiscoveryModule],
   providers: [
+    {
+      // Built here rather than by golevelup's RabbitMQModule: that module keeps connections in a
+      // process-wide registry and, when any application in the process shuts down, closes every
+      // one of them, silently cutting the broker off from the other nodes of the process.
+      // BrokerConnection closes this one with its own application.
+      provide: AmqpConnection,
+      inject: [Environment, NodeIdentity],
+      useFactory: async (env: Environment, node: NodeIdentity): Promise<AmqpConnection> => {
+        const connection = new AmqpConnection({
+          uri: env.AMQP_URL,
+          name: `blackhole-${node.id}`,
+          registerHandlers: false,
+          logger: new RabbitMqLogger(),
+          prefetchCount: env.AMQP_PREFETCH,
+          defaultSubscribeErrorBehavior: MessageHandlerErrorBehavior.NACK,
+          connectionInitOptions: { wait: false },
+          connectionManagerOptions: {
+            heartbeatIntervalInSeconds: 5,
+            // BrokerConnection adjusts this after every attempt: 100 ms doubling to AMQP_RECONNECT_S.
+            reconnectTimeInSeconds: FIRST_RETRY_MS / 1000,
+            connectionOptions: { clientProperties: { connection_name: `blackhole ${node.id}` } },
+          },
+        });
+        await connection.init();
+        return connection;
+      },
+    },
     BrokerConnection,
     QueueBinder,
     StreamReplayLog,
@@ -64,6 +70,13 @@ const COVERED_BY_REPLAY_LOG: BrokerBindings = {
     AmqpHealth,
     WebsocketsTracking,
   ],
-  exports: [BROKER_BINDINGS, REPLAY_LOG, AmqpHealth, QueueBinder, WebsocketsTracking],
+  exports: [
+    AmqpConnection,
+    BROKER_BINDINGS,
+    REPLAY_LOG,
+    AmqpHealth,
+    QueueBinder,
+    WebsocketsTracking,
+  ],
 })
 export class AmqpModule {}

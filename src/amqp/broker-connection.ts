@@ -84,8 +84,9 @@ export class BrokerConnection
     this.closing = true;
   }
 
-  onApplicationShutdown(): void {
+  async onApplicationShutdown(): Promise<void> {
     this.watchers.length = 0;
+    await this.amqp.close();
   }
 
   get isConnected(): boolean {

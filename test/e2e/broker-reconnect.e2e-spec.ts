@@ -116,4 +116,31 @@ describe('a broker connection that drops and comes back at once', () => {
     await b.client.waitFor('CHANNEL_CREATE', (p) => (p as Json)['Call-ID'] === 'b-marker');
     expect(b.client.named('CHANNEL_CREATE')).toEqual([marker.body]);
   });
+
+  it('another node of the same process shutting down leaves this node connected', async () => {
+    // A second application in this process (tests, or an embedder's): golevelup's module used
+    // to close every connection of the process when any application shut down.
+    const other = await startTestGateway({ CROSSBAR_URL: crossbar.url, AMQP_URL: node.url() });
+    await waitUntil('the other node to consume', async () =>
+      (await other.health()).status === 200 ? true : undefined,
+    );
+    await other.close();
+
+    const a = await tenant();
+    const b = await tenant();
+    const mine = callEvent('CHANNEL_CREATE', a.accountId, 'after-other-closed');
+    await publisher.publish('callevt', mine.routingKey, mine.body);
+    await a.client.waitFor(
+      'CHANNEL_CREATE',
+      (p) => (p as Json)['Call-ID'] === 'after-other-closed',
+    );
+    expect((await gateway.health()).status).toBe(200);
+    const marker = callEvent('CHANNEL_CREATE', b.accountId, 'b-after-other-closed');
+    await publisher.publish('callevt', marker.routingKey, marker.body);
+    await b.client.waitFor(
+      'CHANNEL_CREATE',
+      (p) => (p as Json)['Call-ID'] === 'b-after-other-closed',
+    );
+    expect(b.client.named('CHANNEL_CREATE')).toEqual([marker.body]);
+  });
 });
