@@ -211,4 +211,4 @@ function replayReport(summary) {
   ].join('\n');
 }
 
-module.exports = { runReplayRounds, replayReport };
+module.exports = { runReplayRounds, replayReport, startReplayGateway };

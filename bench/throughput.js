@@ -39,7 +39,7 @@
  * BENCH_WORKERS (4), BENCH_ROUNDS (5; 3 quick), BENCH_INGEST_N (messages
  * per ingest round, 20000; 5000 quick), BENCH_FANOUT_N (events per fan-out round, 200; 100
  * quick), BENCH_WS (0 skips the plain-WebSocket fan-out), BENCH_ONLY (comma-separated of
- * ingest, fanout, memory, ws, latency), BENCH_PROFILE (comma-separated phases whose measured rounds get a V8
+ * ingest, fanout, memory, ws, latency, replay, storm), BENCH_PROFILE (comma-separated phases whose measured rounds get a V8
  * CPU profile of the gateway in test-output/profile-<phase>.cpuprofile, summarized after the
  * table, with src/ lines from the source maps; profiling slows the gateway, so ratios of such
  * a run are not comparable), BENCH_GATEWAY_NODE_ARGS (extra node flags for the gateway),
@@ -47,7 +47,11 @@
  * in test-output/, and what the connections added by constructor), BENCH_TIMEOUT_S (whole
  * run, 600), BENCH_REPLAY_N (events per replay-log round, 10000; 2000 quick: live delivery
  * with the replay log on vs off, and replay speed, in bench/replay-rounds.js; BENCH_ONLY=replay
- * runs only those).
+ * runs only those), BENCH_STORM_CLIENTS (socket.io clients of the reconnect storm, 5000; 1000
+ * quick), BENCH_STORM_ACCOUNTS (100), BENCH_STORM_MISSED (events per account published while
+ * they are away, 20), BENCH_STORM_PROBE_RATE (the live probe's events/s, 500),
+ * BENCH_STORM_QUIET_S (the probe's seconds before the storm, 3; 2 quick), BENCH_STORM_TIMEOUT_S
+ * (the storm round's deadline, 240): bench/storm-round.js, BENCH_ONLY=storm runs only it.
  * Output: the table on stdout, the same as JSON in test-output/bench.json. Exit code 1 when a
  * run fails or the isolation check does not pass; a missed target only prints FAIL, since
  * timings on a shared machine are not a verdict on a commit.
@@ -63,6 +67,7 @@ const S = require('./lib/support');
 const scale = require('./lib/scale');
 const { buildMessages, publishAll, callEvent } = require('./lib/messages');
 const { runReplayRounds, replayReport } = require('./replay-rounds');
+const { runStormRound, stormReport } = require('./storm-round');
 
 const ROOT = path.resolve(__dirname, '..');
 const QUICK = process.argv.includes('--quick') || process.env.BENCH_QUICK === '1';
@@ -103,6 +108,14 @@ const CONFIG = {
     workers: Math.max(1, intEnv('BENCH_WORKERS', 4)),
   },
   replayN: intEnv('BENCH_REPLAY_N', QUICK ? 2000 : 10000),
+  storm: {
+    clients: Math.max(1, intEnv('BENCH_STORM_CLIENTS', QUICK ? 1000 : 5000)),
+    accounts: Math.max(1, intEnv('BENCH_STORM_ACCOUNTS', 100)),
+    missed: Math.max(1, intEnv('BENCH_STORM_MISSED', 20)),
+    probeRate: Math.max(1, intEnv('BENCH_STORM_PROBE_RATE', 500)),
+    quietS: Math.max(1, intEnv('BENCH_STORM_QUIET_S', QUICK ? 2 : 3)),
+    timeoutS: Math.max(1, intEnv('BENCH_STORM_TIMEOUT_S', 240)),
+  },
   totalTimeoutMs: intEnv('BENCH_TIMEOUT_S', 600) * 1000,
   heapSnapshots: intEnv('BENCH_HEAP_SNAPSHOTS', 0) !== 0,
   profile: (process.env.BENCH_PROFILE || '').split(',').filter(Boolean),
@@ -1000,11 +1013,13 @@ async function main() {
         `warning: clients saw ${strays} frames that belonged to no round: ${JSON.stringify(counts)}`,
       );
     meta.gatewayPeakRssKiB = S.vmKiB(gateway.pid, 'VmHWM');
-    if (wanted('replay')) {
+    if (wanted('replay') || wanted('storm')) {
       // Alone on the machine: the main gateway would read (and drop) every event too. Its
       // clients hang up first: a stopping gateway closes theirs, which the workers count as failures.
       await workers.closeAll();
       await S.stopChild(gateway);
+    }
+    if (wanted('replay')) {
       meta.replay = await runReplayRounds({
         crossbar,
         amqpUrl: CONFIG.amqpUrl,
@@ -1012,6 +1027,16 @@ async function main() {
         publisher,
         rounds: CONFIG.rounds,
         n: CONFIG.replayN,
+      });
+    }
+    if (wanted('storm')) {
+      meta.storm = await runStormRound({
+        crossbar,
+        amqpUrl: CONFIG.amqpUrl,
+        connection,
+        publisher,
+        workers,
+        config: CONFIG.storm,
       });
     }
   } finally {
@@ -1023,6 +1048,7 @@ async function main() {
   meta.elapsedMs = Math.round(performance.now() - started);
   report(meta, scenarios, memory, isolation, latency);
   if (meta.replay) process.stdout.write(`${replayReport(meta.replay)}\n`);
+  if (meta.storm) process.stdout.write(`${stormReport(meta.storm)}\n`);
   if (profiles.length) {
     const { summarize } = require('./lib/profile-summary');
     for (const file of profiles) process.stdout.write(`\n${summarize(file)}\n`);
@@ -1038,7 +1064,11 @@ async function main() {
     OUTPUT,
     `${JSON.stringify({ meta, scenarios, memory, isolation, latency }, null, 2)}\n`,
   );
-  return (isolation && !isolation.pass) || (latency && !latency.isolation.pass) ? 1 : 0;
+  return (isolation && !isolation.pass) ||
+    (latency && !latency.isolation.pass) ||
+    (meta.storm && meta.storm.failures.length > 0)
+    ? 1
+    : 0;
 }
 
 main().then(

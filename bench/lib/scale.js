@@ -325,4 +325,13 @@ function latencyLines(latency) {
   ];
 }
 
-module.exports = { fdLimits, raiseFdLimit, measureLatency, latencyLines, summarize };
+module.exports = {
+  fdLimits,
+  raiseFdLimit,
+  measureLatency,
+  latencyLines,
+  summarize,
+  quantile,
+  LatencyWorkers,
+  publishPaced,
+};
