@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { WebSocket, type RawData } from 'ws';
 import { callEvent } from '../support/kazoo-events';
-import type { Stack } from '../support/stack';
+import { Stack } from '../support/stack';
 
 /**
  * Shared pieces of the protocol fuzz suites: run counts and seed from the environment, a guard
@@ -54,6 +54,49 @@ export class ProcessFaults {
   stop(): void {
     nodeProcess.off('unhandledRejection', this.onFault);
     nodeProcess.off('uncaughtException', this.onFault);
+  }
+}
+
+/**
+ * The node one fuzz suite hammers: started before the suite on `FUZZ_ENV`, with the process
+ * watched for faults no handler caught, and closed after it with whatever the test opened.
+ */
+export class FuzzedNode {
+  readonly faults = new ProcessFaults();
+  private started: Stack | undefined;
+  private readonly closers: (() => void)[] = [];
+
+  /** Registers the suite's `beforeAll` and `afterAll`. */
+  static forSuite(): FuzzedNode {
+    const node = new FuzzedNode();
+    beforeAll(async () => {
+      node.faults.start();
+      node.started = await Stack.start({ env: FUZZ_ENV });
+    });
+    afterAll(async () => {
+      node.closers.forEach((close) => close());
+      node.faults.stop();
+      await node.started?.close();
+    });
+    return node;
+  }
+
+  get stack(): Stack {
+    if (!this.started) throw new Error('the fuzzed node is not started');
+    return this.started;
+  }
+
+  /** Closed after the suite, also when the test failed half-way. */
+  closeAfter(close: () => void): void {
+    this.closers.push(close);
+  }
+
+  /** The node came through: it answers, its last-resort guard never fired, no fault escaped. */
+  async expectUnharmed(): Promise<void> {
+    const health = await this.stack.gateway.health();
+    expect(health.status).toBe(200);
+    expect(health.body.events.internal_error_disconnects).toBe(0);
+    expect(this.faults.faults).toEqual([]);
   }
 }
 

@@ -1,13 +1,11 @@
 import fc from 'fast-check';
 import { callEvent } from '../support/kazoo-events';
-import { Stack } from '../support/stack';
 import {
   CLOSED,
   ConnectionPool,
-  FUZZ_ENV,
+  FuzzedNode,
   FUZZ_TIMEOUT_MS,
   Markers,
-  ProcessFaults,
   RawSocket,
   anyJson,
   fuzzParameters,
@@ -44,24 +42,12 @@ const PROTOCOL_CLOSE_CODES = new Set([1007, 1009]);
  * code; the node stays up, its bystander gets every marker and no fuzzed connection any.
  */
 describe('fuzz: Kazoo 4.x plain WebSocket', () => {
-  let stack: Stack;
-  let faults: ProcessFaults;
-  let pool: ConnectionPool<RawSocket> | undefined;
-
-  beforeAll(async () => {
-    faults = new ProcessFaults().start();
-    stack = await Stack.start({ env: FUZZ_ENV });
-  });
-
-  afterAll(async () => {
-    pool?.closeAll();
-    faults.stop();
-    await stack.close();
-  });
+  const node = FuzzedNode.forSuite();
 
   it(
     'answers or closes with a code for every frame, and serves the bystander throughout',
     async () => {
+      const { stack } = node;
       const fuzzed = stack.account();
       const bystanderAccount = stack.account();
       const bystander = await stack.connectWs();
@@ -130,7 +116,7 @@ describe('fuzz: Kazoo 4.x plain WebSocket', () => {
       );
 
       const connections = new ConnectionPool(4, () => RawSocket.open(stack.gateway.url));
-      pool = connections;
+      node.closeAfter(() => connections.closeAll());
       let sent = 0;
       const replies = (socket: RawSocket, from: number): Reply[] =>
         socket.messages
@@ -201,10 +187,7 @@ describe('fuzz: Kazoo 4.x plain WebSocket', () => {
       expect(fuzzedEvents.filter((text) => text.includes(bystanderAccount.accountId))).toEqual([]);
 
       connections.closeAll();
-      const health = await stack.gateway.health();
-      expect(health.status).toBe(200);
-      expect(health.body.events.internal_error_disconnects).toBe(0);
-      expect(faults.faults).toEqual([]);
+      await node.expectUnharmed();
     },
     FUZZ_TIMEOUT_MS,
   );

@@ -2,17 +2,15 @@ import fc from 'fast-check';
 import { decodePayload } from '../../src/gateways/socket-io-legacy/legacy-packets';
 import { callEvent } from '../support/kazoo-events';
 import { LegacyClient } from '../support/legacy-client';
-import { Stack } from '../support/stack';
 import {
   CLOSED,
   ConnectionPool,
+  FuzzedNode,
   type Answer,
   answerOf,
-  FUZZ_ENV,
   FUZZ_TIMEOUT_MS,
   MAX_FRAME_BYTES,
   Markers,
-  ProcessFaults,
   RawSocket,
   anyJson,
   fuzzParameters,
@@ -170,31 +168,18 @@ function framed(packets: readonly string[], lies: readonly number[]): string {
  * up, and its bystander gets every marker and no fuzzed session any.
  */
 describe('fuzz: socket.io 0.9', () => {
-  let stack: Stack;
-  let faults: ProcessFaults;
-  let pool: ConnectionPool<LegacyConnection> | undefined;
-  const legacyClients: LegacyClient[] = [];
-
-  beforeAll(async () => {
-    faults = new ProcessFaults().start();
-    stack = await Stack.start({ env: FUZZ_ENV });
-  });
-
-  afterAll(async () => {
-    pool?.closeAll();
-    legacyClients.forEach((client) => client.close());
-    faults.stop();
-    await stack.close();
-  });
+  const node = FuzzedNode.forSuite();
 
   it(
     'answers or closes for every frame, and serves the bystander throughout',
     async () => {
+      const { stack } = node;
       const fuzzed = stack.account();
       const bystanderAccount = stack.account();
       const bystander = await LegacyClient.connect(stack.gateway.url, 'websocket');
       const observer = await LegacyClient.connect(stack.gateway.url, 'websocket');
-      legacyClients.push(bystander, observer);
+      node.closeAfter(() => bystander.close());
+      node.closeAfter(() => observer.close());
       await bystander.emit(
         'subscribe',
         {
@@ -298,7 +283,7 @@ describe('fuzz: socket.io 0.9', () => {
           ? openWebSocket(stack.gateway.url)
           : PollingConnection.open(stack.gateway.url),
       );
-      pool = connections;
+      node.closeAfter(() => connections.closeAll());
       let sent = 0;
 
       await fc.assert(
@@ -351,10 +336,7 @@ describe('fuzz: socket.io 0.9', () => {
       expect(fuzzedDeliveries.filter((p) => p.includes(bystanderAccount.accountId))).toEqual([]);
 
       connections.closeAll();
-      const health = await stack.gateway.health();
-      expect(health.status).toBe(200);
-      expect(health.body.events.internal_error_disconnects).toBe(0);
-      expect(faults.faults).toEqual([]);
+      await node.expectUnharmed();
     },
     FUZZ_TIMEOUT_MS,
   );

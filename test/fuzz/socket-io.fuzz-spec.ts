@@ -1,15 +1,13 @@
 import fc from 'fast-check';
 import { callEvent } from '../support/kazoo-events';
-import { Stack } from '../support/stack';
 import {
   CLOSED,
   type Answer,
   ConnectionPool,
-  FUZZ_ENV,
+  FuzzedNode,
   FUZZ_TIMEOUT_MS,
   MAX_FRAME_BYTES,
   Markers,
-  ProcessFaults,
   RawSocket,
   anyJson,
   fuzzParameters,
@@ -83,24 +81,12 @@ function deliveries(messages: readonly string[]): string[] {
  * stays up, and its bystander gets every marker and no fuzzed socket any.
  */
 describe('fuzz: socket.io', () => {
-  let stack: Stack;
-  let faults: ProcessFaults;
-  let pool: ConnectionPool<RawSocket> | undefined;
-
-  beforeAll(async () => {
-    faults = new ProcessFaults().start();
-    stack = await Stack.start({ env: FUZZ_ENV });
-  });
-
-  afterAll(async () => {
-    pool?.closeAll();
-    faults.stop();
-    await stack.close();
-  });
+  const node = FuzzedNode.forSuite();
 
   it(
     'acks or closes for every frame, and serves the bystander throughout',
     async () => {
+      const { stack } = node;
       const fuzzed = stack.account();
       const bystanderAccount = stack.account();
       const bystander = await stack.connect('v4');
@@ -173,7 +159,7 @@ describe('fuzz: socket.io', () => {
       );
 
       const connections = new ConnectionPool(4, () => openSocketIo(stack.gateway.url));
-      pool = connections;
+      node.closeAfter(() => connections.closeAll());
       let sent = 0;
 
       await fc.assert(
@@ -274,10 +260,7 @@ describe('fuzz: socket.io', () => {
       expect(fuzzedDeliveries.filter((t) => t.includes(bystanderAccount.accountId))).toEqual([]);
 
       connections.closeAll();
-      const health = await stack.gateway.health();
-      expect(health.status).toBe(200);
-      expect(health.body.events.internal_error_disconnects).toBe(0);
-      expect(faults.faults).toEqual([]);
+      await node.expectUnharmed();
     },
     FUZZ_TIMEOUT_MS,
   );
