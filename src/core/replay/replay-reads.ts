@@ -231,8 +231,16 @@ export class ReplayReads {
       read.windowStart = await this.log.firstOffsetSince(
         new Date(this.clock.now().getTime() - this.settings.windowMs),
       );
-      if (read.members.size > 0) {
-        await this.log.read(read.from, (entry) => this.visit(read, entry));
+      let from = read.from;
+      while (read.open && read.members.size > 0) {
+        await this.log.read(from, (entry) => this.visit(read, entry));
+        const liveHead = this.log.liveHead();
+        // The log went quiet for a moment before the read reached what live delivery has
+        // handed over (an event loop busy with a storm looks just like that): what is
+        // between is in the log, so the read goes on from where it stopped. A pass that got
+        // nothing is the end, whatever the reason: the log has nothing it can give.
+        if (liveHead === undefined || read.cursor >= liveHead || read.cursor < from) break;
+        from = read.cursor + 1;
       }
       read.open = false;
       // The log had nothing more: everyone left has all there was.

@@ -37,6 +37,8 @@ class FakeLog implements ReplayLog {
   mostRunning = 0;
   /** When set, a read yields to the event loop before each entry, as a broker consumer does. */
   paced = false;
+  /** When set, a read gives at most this many entries, as a stream consumer that went quiet. */
+  quietAfter: number | undefined;
 
   append(account: string, name: string): LogEntry {
     const offset = this.entries.length;
@@ -64,7 +66,8 @@ class FakeLog implements ReplayLog {
     this.mostRunning = Math.max(this.mostRunning, ++this.running);
     try {
       // Entries appended meanwhile are read too, as a stream consumer gets them.
-      for (let offset = from; offset < this.entries.length; offset++) {
+      const end = Math.min(this.entries.length, from + (this.quietAfter ?? Infinity));
+      for (let offset = from; offset < end; offset++) {
         if (this.paced) await new Promise((resolve) => setImmediate(resolve));
         if (!visit(this.entries[offset])) break;
         this.onRead(offset);
@@ -409,5 +412,27 @@ describe('ReplayService: resumes share reads of the log', () => {
     for (const c of clients) expect(c.session.sent).toEqual(missed(c.account, c.offset));
     expect(clients[0].session.sent.every((sent) => sent.startsWith('a:'))).toBe(true);
     expect(log.reads).toEqual([6]);
+  });
+
+  it('a read that goes quiet before the live head is taken up where it stopped', async () => {
+    fill(50, ['a', 'b']);
+    log.quietAfter = 7;
+    const service = serviceOf(2);
+    const client = new RecordingSession('client');
+    expect((await resumeAs(service, client, 'a', 2)).recovered).toBe(true);
+    expect(client.sent).toEqual(missed('a', 2));
+    expect(log.reads).toEqual([3, 10, 17, 24, 31, 38, 45]);
+    expect(stats.replayReads).toBe(1);
+  });
+
+  it('a read past what the log can give ends, though live delivery says there is more', async () => {
+    fill(20, ['a']);
+    // Live delivery handed over entries the log does not give a read (oversize ones, say).
+    log.head = 25;
+    const service = serviceOf(1);
+    const client = new RecordingSession('client');
+    expect((await resumeAs(service, client, 'a', 4)).recovered).toBe(true);
+    expect(client.sent).toEqual(missed('a', 4));
+    expect(log.reads).toEqual([5, 20]);
   });
 });
