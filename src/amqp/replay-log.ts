@@ -167,9 +167,10 @@ export class StreamReplayLog
     }
   }
 
-  async read(from: number, visit: (entry: LogEntry) => boolean): Promise<void> {
+  async read(from: number, visit: (entry: LogEntry) => boolean): Promise<number | undefined> {
     const epoch = this.currentEpoch;
-    if (epoch === undefined) return;
+    if (epoch === undefined) return undefined;
+    let last: number | undefined;
     const channel = await this.broker.openChannel('replay read');
     try {
       await channel.prefetch(this.env.REPLAY_PREFETCH);
@@ -189,9 +190,16 @@ export class StreamReplayLog
             () => resolve(),
           );
         };
+        let received = 0;
         const armIdle = (): void => {
           if (idle) clearTimeout(idle);
-          idle = setTimeout(finish, LOG_IDLE_MS);
+          const seen = received;
+          // Timers run before the event loop reads its sockets: after a busy stretch, deliveries
+          // already waiting would look like silence. Ended only if none came in meanwhile.
+          idle = setTimeout(
+            () => setImmediate(() => (received === seen ? finish() : undefined)),
+            LOG_IDLE_MS,
+          );
         };
         channel.on('close', finish);
         channel
@@ -200,6 +208,7 @@ export class StreamReplayLog
             (message) => {
               if (!message) return finish();
               if (done) return;
+              received++;
               armIdle();
               pending++;
               if (pending >= Math.max(1, this.env.REPLAY_PREFETCH / 2)) {
@@ -209,6 +218,7 @@ export class StreamReplayLog
               const offset = offsetOf(message);
               // A stream may start a read at the beginning of the chunk holding `from`.
               if (offset === undefined || offset < from) return;
+              last = offset;
               const entry = this.entryOf(message, offset, epoch);
               if (entry && !visit(entry)) finish();
             },
@@ -223,6 +233,7 @@ export class StreamReplayLog
     } finally {
       await closeQuietly(channel);
     }
+    return last;
   }
 
   private entryOf(message: ConsumeMessage, offset: number, epoch: string): LogEntry | undefined {

@@ -8,6 +8,12 @@ import { SubscriptionRegistry } from '../subscriptions/subscription.registry';
 import { topicWordsMatch } from '../topics/topic-matcher';
 import type { LogEntry, ReplayLog, ReplaySettings } from './ports';
 
+/**
+ * Passes in a row that get nothing before a read short of the live head gives up (each waits
+ * for the log's quiet moment): a loaded broker can be silent for one or two.
+ */
+const MAX_QUIET_PASSES = 10;
+
 /** A resuming session, as a read of the log serves it. */
 export interface ReplayRequest {
   readonly session: Session;
@@ -232,19 +238,29 @@ export class ReplayReads {
         new Date(this.clock.now().getTime() - this.settings.windowMs),
       );
       let from = read.from;
+      let quietPasses = 0;
+      let short = false;
       while (read.open && read.members.size > 0) {
-        await this.log.read(from, (entry) => this.visit(read, entry));
+        const got = await this.log.read(from, (entry) => this.visit(read, entry));
+        // Entries the log could not read still count as read: nothing more is coming of them.
+        if (read.open && got !== undefined && got > read.cursor) read.cursor = got;
         const liveHead = this.log.liveHead();
-        // The log went quiet for a moment before the read reached what live delivery has
-        // handed over (an event loop busy with a storm looks just like that): what is
-        // between is in the log, so the read goes on from where it stopped. A pass that got
-        // nothing is the end, whatever the reason: the log has nothing it can give.
-        if (liveHead === undefined || read.cursor >= liveHead || read.cursor < from) break;
+        if (!read.open || liveHead === undefined || read.cursor >= liveHead) break;
+        // The log went quiet before the read reached what live delivery has handed over: a
+        // broker or an event loop busy with a storm looks just like that, and what is between
+        // is in the log, so the read goes on from where it stopped. Passes that get nothing
+        // again and again mean the log cannot give it (retention took it meanwhile, say).
+        quietPasses = read.cursor < from ? quietPasses + 1 : 0;
+        if (quietPasses >= MAX_QUIET_PASSES) {
+          short = true;
+          break;
+        }
         from = read.cursor + 1;
       }
       read.open = false;
-      // The log had nothing more: everyone left has all there was.
-      for (const member of read.members) this.end(read, member, true);
+      // Everyone left has all there was, unless the read stopped short of the live head: then
+      // events may be missing, and the clients must resynchronise.
+      for (const member of read.members) this.end(read, member, !short);
     } catch (error: unknown) {
       read.open = false;
       for (const member of read.members) {

@@ -61,20 +61,23 @@ class FakeLog implements ReplayLog {
   firstOffsetSince(): Promise<number | undefined> {
     return Promise.resolve(this.windowStart);
   }
-  async read(from: number, visit: (entry: LogEntry) => boolean): Promise<void> {
+  async read(from: number, visit: (entry: LogEntry) => boolean): Promise<number | undefined> {
     this.reads.push(from);
+    let last: number | undefined;
     this.mostRunning = Math.max(this.mostRunning, ++this.running);
     try {
       // Entries appended meanwhile are read too, as a stream consumer gets them.
       const end = Math.min(this.entries.length, from + (this.quietAfter ?? Infinity));
       for (let offset = from; offset < end; offset++) {
         if (this.paced) await new Promise((resolve) => setImmediate(resolve));
+        last = offset;
         if (!visit(this.entries[offset])) break;
         this.onRead(offset);
       }
     } finally {
       this.running--;
     }
+    return last;
   }
 }
 
@@ -196,7 +199,9 @@ describe('ReplayService', () => {
     log.head = 9;
     let release: () => void = () => undefined;
     // A read that holds its slot and has visited nothing yet: it starts at offset 6.
-    log.read = () => new Promise<void>((resolve) => (release = resolve));
+    const read = log.read.bind(log);
+    log.read = () =>
+      new Promise<number | undefined>((resolve) => (release = () => resolve(undefined)));
     const first = resume(log.entries[5].position);
     await until('the read to start', () => service.load.active === 1);
     await expect(resume(log.entries[5].position)).rejects.toBeInstanceOf(ReplayBusyError);
@@ -214,6 +219,8 @@ describe('ReplayService', () => {
     // Once subscribed it is in the read (no second read: this fake's would never end).
     await new Promise((resolve) => setImmediate(resolve));
     expect(service.load).toEqual({ active: 1, waiting: 0 });
+    // The held pass ends with nothing read: the read goes on, and gets the entries this time.
+    log.read = read;
     release();
     await first;
     expect((await ahead).recovered).toBe(true);
@@ -425,14 +432,16 @@ describe('ReplayService: resumes share reads of the log', () => {
     expect(stats.replayReads).toBe(1);
   });
 
-  it('a read past what the log can give ends, though live delivery says there is more', async () => {
+  it('a read that cannot get to the live head gives up after a few empty passes: recovered false', async () => {
     fill(20, ['a']);
-    // Live delivery handed over entries the log does not give a read (oversize ones, say).
+    // Live delivery handed over entries a read does not get (retention took them, say).
     log.head = 25;
     const service = serviceOf(1);
     const client = new RecordingSession('client');
-    expect((await resumeAs(service, client, 'a', 4)).recovered).toBe(true);
+    expect((await resumeAs(service, client, 'a', 4)).recovered).toBe(false);
     expect(client.sent).toEqual(missed('a', 4));
-    expect(log.reads).toEqual([5, 20]);
+    expect(log.reads).toEqual([5, ...Array<number>(10).fill(20)]);
+    // Still subscribed live.
+    expect(registry.of(client)).toHaveLength(1);
   });
 });
