@@ -171,9 +171,10 @@ export class StreamReplayLog
     }
   }
 
-  async read(from: number, visit: (entry: LogEntry) => boolean): Promise<void> {
+  async read(from: number, visit: (entry: LogEntry) => boolean): Promise<number | undefined> {
     const epoch = this.currentEpoch;
-    if (epoch === undefined) return;
+    if (epoch === undefined) return undefined;
+    let last: number | undefined;
     const channel = await this.broker.openChannel('replay read');
     try {
       await channel.prefetch(this.env.REPLAY_PREFETCH);
@@ -195,17 +196,25 @@ export class StreamReplayLog
         };
         // The highest offset the broker sent so far, wanted or not.
         let seen = from - 1;
+        let received = 0;
         let lastArrival = performance.now();
         const armIdle = (): void => {
           if (idle) clearTimeout(idle);
-          idle = setTimeout(() => {
-            // Live delivery has read further: the entries exist, and only a busy node or
-            // broker keeps them (a timer can also fire before deliveries already received
-            // are handled, after the event loop was blocked). Ending here would skip them.
-            const behind = this.head !== undefined && seen < this.head;
-            if (behind && performance.now() - lastArrival < LOG_PATIENCE_MS) armIdle();
-            else finish();
-          }, LOG_IDLE_MS);
+          const receivedThen = received;
+          // Timers run before the event loop reads its sockets: after a busy stretch, deliveries
+          // already waiting would look like silence, so the check waits for them a turn.
+          idle = setTimeout(
+            () =>
+              setImmediate(() => {
+                if (received !== receivedThen) return;
+                // Live delivery has read further: the entries exist, and only a busy node or
+                // broker keeps them. Ending here would skip them.
+                const behind = this.head !== undefined && seen < this.head;
+                if (behind && performance.now() - lastArrival < LOG_PATIENCE_MS) armIdle();
+                else finish();
+              }),
+            LOG_IDLE_MS,
+          );
         };
         channel.on('close', finish);
         channel
@@ -214,6 +223,7 @@ export class StreamReplayLog
             (message) => {
               if (!message) return finish();
               if (done) return;
+              received++;
               lastArrival = performance.now();
               armIdle();
               pending++;
@@ -225,6 +235,7 @@ export class StreamReplayLog
               if (offset !== undefined && offset > seen) seen = offset;
               // A stream may start a read at the beginning of the chunk holding `from`.
               if (offset === undefined || offset < from) return;
+              last = offset;
               const entry = this.entryOf(message, offset, epoch);
               if (entry && !visit(entry)) finish();
             },
@@ -239,6 +250,7 @@ export class StreamReplayLog
     } finally {
       await closeQuietly(channel);
     }
+    return last;
   }
 
   private entryOf(message: ConsumeMessage, offset: number, epoch: string): LogEntry | undefined {

@@ -306,14 +306,14 @@ export class Environment {
   @Matches(/^[A-Za-z0-9_.:-]{1,200}$/)
   REPLAY_STREAM: string = 'blackhole.replay';
 
-  /** Replays one node reads at once; more resumes wait their turn (a reconnect storm). */
+  /** Reads of the replay log one node runs at once; each serves every resume it can. */
   @Transform(toInt)
   @IsInt()
   @Min(1)
   @Max(1000)
   REPLAY_CONCURRENCY: number = 16;
 
-  /** Resumes that may wait for a replay slot; past it a resume is refused with `replay_busy`. */
+  /** Resumes that may wait for a read of the replay log; past it a resume gets `replay_busy`. */
   @Transform(toInt)
   @IsInt()
   @Min(0)

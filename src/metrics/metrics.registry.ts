@@ -157,15 +157,23 @@ export class MetricsRegistry {
     });
     new Counter({
       name: 'blackhole_replay_read_entries_total',
-      help: 'Replay log entries read by replays, matched or not.',
+      help: 'Replay log entries the node read for resumes, matched or not (once per read, however many resumes it serves).',
       registers,
       collect() {
         mirror(this, [{ labels: {}, value: events.replayReadEntries }]);
       },
     });
+    new Counter({
+      name: 'blackhole_replay_reads_total',
+      help: 'Reads of the replay log started; each serves every resume it can.',
+      registers,
+      collect() {
+        mirror(this, [{ labels: {}, value: events.replayReads }]);
+      },
+    });
     new Gauge({
       name: 'blackhole_replays',
-      help: 'Replays under way, by state: reading the log, or waiting for a slot (REPLAY_CONCURRENCY).',
+      help: 'Reads of the replay log running (at most REPLAY_CONCURRENCY), and resumes waiting for one.',
       labelNames: ['state'],
       registers,
       collect() {

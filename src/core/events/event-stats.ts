@@ -44,11 +44,13 @@ export class EventStats {
   readonly replays = { recovered: 0, notRecovered: 0 };
   /** Events replayed to resuming sessions (one per session and event). */
   replayedEvents = 0;
-  /** Log entries replays read, matched or not: the cost of replays. */
+  /** Log entries the node's replay reads visited, matched or not: the cost of replays. */
   replayReadEntries = 0;
+  /** Reads of the replay log started; each serves every resume it can. */
+  replayReads = 0;
   /** Resumes refused with `replay_busy`. */
   replaysRefused = 0;
-  /** Replays reading the log now, and resumes waiting for a slot. */
+  /** Reads of the replay log running now, and resumes waiting for one. */
   replaysReading = 0;
   replaysWaiting = 0;
 

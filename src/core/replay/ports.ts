@@ -30,9 +30,10 @@ export interface ReplayLog {
   firstOffsetSince(since: Date): Promise<number | undefined>;
   /**
    * Reads entries from `from` on, in log order, until `visit` returns false or the log has
-   * nothing more for a moment. Resolves once the read is over.
+   * nothing more for a moment. Resolves once the read is over, with the offset of the last
+   * entry it got, visited or skipped (unreadable, too big), or `undefined` when it got none.
    */
-  read(from: number, visit: (entry: LogEntry) => boolean): Promise<void>;
+  read(from: number, visit: (entry: LogEntry) => boolean): Promise<number | undefined>;
 }
 export const REPLAY_LOG = Symbol('REPLAY_LOG');
 

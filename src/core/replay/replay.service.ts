@@ -1,22 +1,13 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Clock } from '../clock';
 import { BadRequestError, ReplayBusyError } from '../errors';
-import { isKazooMessage, outboundEvent } from '../events/event-ingress';
 import { EventStats } from '../events/event-stats';
-import { ALL_ACCOUNTS } from '../families/event-family';
-import type { EventMatch, Session, Subscription } from '../session';
+import type { Session } from '../session';
 import { SubscriptionRegistry } from '../subscriptions/subscription.registry';
 import { SubscriptionService, type SubscribeCommand } from '../subscriptions/subscription.service';
-import { topicWordsMatch } from '../topics/topic-matcher';
 import { MAX_POSITION_LENGTH, parsePosition } from './log-position';
-import {
-  REPLAY_LOG,
-  REPLAY_SETTINGS,
-  type LogEntry,
-  type ReplayLog,
-  type ReplaySettings,
-} from './ports';
-import { ReplaySlots } from './replay-slots';
+import { REPLAY_LOG, REPLAY_SETTINGS, type ReplayLog, type ReplaySettings } from './ports';
+import { ReplayReads, type ReplayOutcome, type ReplayTicket } from './replay-reads';
 
 export interface ResumeCommand extends SubscribeCommand {
   /** The last position the client saw, as it got it. */
@@ -46,27 +37,28 @@ export interface ResumeResult {
  *
  * The replay matches entries against the resuming session's own subscriptions only, with the
  * registry's rules (family, account or `*`, topic pattern): another account's events cannot
- * reach it, and nobody else sees the replay.
+ * reach it, and nobody else sees the replay. Resumes share reads of the log (`ReplayReads`): a
+ * reconnect storm costs about one pass over the window, not one per client.
  */
 @Injectable()
 export class ReplayService {
   private readonly logger = new Logger(ReplayService.name);
-  private readonly slots: ReplaySlots;
+  private readonly reads: ReplayReads;
 
   constructor(
     private readonly subscriptions: SubscriptionService,
-    private readonly registry: SubscriptionRegistry,
+    registry: SubscriptionRegistry,
     @Inject(REPLAY_LOG) private readonly log: ReplayLog,
-    @Inject(REPLAY_SETTINGS) private readonly settings: ReplaySettings,
+    @Inject(REPLAY_SETTINGS) settings: ReplaySettings,
     private readonly stats: EventStats,
-    private readonly clock: Clock,
+    clock: Clock,
   ) {
-    this.slots = new ReplaySlots(settings.concurrency, settings.maxWaiting);
+    this.reads = new ReplayReads(log, registry, settings, stats, clock);
   }
 
-  /** Replays reading now, and resumes waiting for a slot. */
+  /** Reads of the log running now, and resumes waiting for one. */
   get load(): { active: number; waiting: number } {
-    return { active: this.slots.active, waiting: this.slots.queued };
+    return this.reads.load;
   }
 
   async resume(session: Session, command: ResumeCommand): Promise<ResumeResult> {
@@ -83,121 +75,75 @@ export class ReplayService {
       this.stats.replays.notRecovered++;
       return { subscribed, recovered: false };
     }
-    try {
-      const slot = this.slots.acquire();
-      this.countLoad();
-      await slot;
-    } catch (error) {
-      if (error instanceof ReplayBusyError) this.stats.replaysRefused++;
-      throw error;
-    } finally {
-      this.countLoad();
+    if (!hold.begin()) {
+      this.stats.replaysRefused++;
+      throw new ReplayBusyError('a resume is already under way on this connection');
     }
+    let lastReplayed: string | undefined;
     try {
-      if (!hold.begin()) {
-        this.stats.replaysRefused++;
-        throw new ReplayBusyError('a resume is already under way on this connection');
-      }
-      let lastReplayed: string | undefined;
+      const ticket = this.admit(position);
+      let subscribed: string[];
       try {
-        const subscribed = await this.subscriptions.subscribe(session, command);
-        const { recovered, last } = await this.replay(session, position);
-        lastReplayed = last;
-        if (recovered) this.stats.replays.recovered++;
-        else this.stats.replays.notRecovered++;
-        return { subscribed, recovered };
-      } finally {
-        hold.release(lastReplayed);
+        subscribed = await this.subscriptions.subscribe(session, command);
+      } catch (error) {
+        if (ticket) this.reads.cancel(ticket);
+        throw error;
       }
+      const { recovered, last } = await this.replay(session, position, ticket);
+      lastReplayed = last;
+      if (recovered) this.stats.replays.recovered++;
+      else this.stats.replays.notRecovered++;
+      return { subscribed, recovered };
     } finally {
-      this.slots.release();
-      this.countLoad();
+      hold.release(lastReplayed);
     }
   }
 
-  private countLoad(): void {
-    this.stats.replaysReading = this.slots.active;
-    this.stats.replaysWaiting = this.slots.queued;
+  /**
+   * A place in a read of the log for a position worth reading from, decided before anything is
+   * subscribed: a refused resume (`replay_busy`) has subscribed nothing.
+   */
+  private admit(position: string): ReplayTicket | undefined {
+    const from = parsePosition(position);
+    if (!from || from.epoch !== this.log.epoch()) return undefined;
+    try {
+      return this.reads.admit(from.offset + 1);
+    } catch (error) {
+      if (error instanceof ReplayBusyError) this.stats.replaysRefused++;
+      throw error;
+    }
   }
 
   /**
    * Replays what followed `position`; `last` is the position the client has everything up to,
-   * so live events at or before it are not sent again.
+   * so live events at or before it are not sent again. Decided once subscribed, so that live
+   * events that reached the node while it subscribed are read from the log.
    */
   private async replay(
     session: Session,
     position: string,
+    ticket: ReplayTicket | undefined,
   ): Promise<{ recovered: boolean; last?: string }> {
     const from = parsePosition(position);
     const epoch = this.log.epoch();
-    if (!from || epoch === undefined || from.epoch !== epoch) return { recovered: false };
+    if (!ticket || !from || epoch === undefined || from.epoch !== epoch) {
+      if (ticket) this.reads.cancel(ticket);
+      return { recovered: false };
+    }
     const head = this.log.liveHead();
     // Nothing after the position has reached this node live (the client may come from a node
     // that read further): nothing was missed, and live events up to it are not sent again.
-    if (head !== undefined && from.offset >= head) return { recovered: true, last: position };
-    const windowStart = await this.log.firstOffsetSince(
-      new Date(this.clock.now().getTime() - this.settings.windowMs),
-    );
-    const next = from.offset + 1;
-    const subscriptions = this.registry.of(session);
-    let recovered = true;
-    let first = true;
-    let last = position;
-    await this.log.read(next, (entry) => {
-      // The client left (or dropped every binding) meanwhile: its slot goes to someone else.
-      if (!subscriptions.some((subscription) => this.registry.contains(subscription))) {
-        return false;
-      }
-      this.stats.replayReadEntries++;
-      if (first) {
-        first = false;
-        // The entry after the position is gone (retention), or older than the window.
-        if (entry.offset > next || windowStart === undefined || entry.offset < windowStart) {
-          recovered = false;
-          return false;
-        }
-      }
-      const matches = this.matchesOf(subscriptions, entry);
-      if (matches.length > 0) {
-        session.liveHold?.replay(matches);
-        this.stats.replayedEvents++;
-      }
-      last = entry.position;
-      const liveHead = this.log.liveHead();
-      // Live delivery has handed this entry over already: the held events take it from here.
-      return liveHead === undefined || entry.offset < liveHead;
-    });
-    if (!recovered) this.logger.debug(`session's position ${from.offset} is past the window`);
-    return { recovered, last };
-  }
-
-  /** The session's subscriptions an entry matches, in subscription order, as live delivery. */
-  private matchesOf(subscriptions: readonly Subscription[], entry: LogEntry): EventMatch[] {
-    const matches: EventMatch[] = [];
-    if (!isKazooMessage(entry.message)) return matches;
-    for (const reader of entry.readers) {
-      const described = reader.describe(entry.message, entry.delivery);
-      const accountId = described?.accountId;
-      if (!described || !accountId) continue;
-      const event = outboundEvent(
-        reader.family,
-        accountId,
-        described,
-        entry.delivery,
-        entry.position,
-      );
-      const keyWords = event.key.split('.');
-      for (const subscription of subscriptions) {
-        if (subscription.family !== reader.family) continue;
-        if (subscription.accountId !== accountId && subscription.accountId !== ALL_ACCOUNTS) {
-          continue;
-        }
-        if (!topicWordsMatch(subscription.binding.pattern.split('.'), keyWords)) continue;
-        // Unsubscribed while the replay ran: no longer delivered.
-        if (!this.registry.contains(subscription)) continue;
-        matches.push({ subscription, event });
-      }
+    if (head !== undefined && from.offset >= head) {
+      this.reads.cancel(ticket);
+      return { recovered: true, last: position };
     }
-    return matches.sort((a, b) => a.subscription.order - b.subscription.order);
+    const outcome: ReplayOutcome = await this.reads.replay(ticket, {
+      session,
+      position,
+      next: from.offset + 1,
+    });
+    if (!outcome.recovered)
+      this.logger.debug(`session's position ${from.offset} is past the window`);
+    return outcome;
   }
 }

@@ -47,6 +47,7 @@ export class SubscriptionRegistry {
    */
   private readonly keysByAccount = new Map<string, Map<string, number>>();
   private nextOrder = 0;
+  private removed = 0;
 
   /** Adds a subscription; subscribing the same account and binding again is a no-op. */
   add(
@@ -183,6 +184,14 @@ export class SubscriptionRegistry {
     for (const [session, own] of this.bySession) yield [session, [...own.values()]];
   }
 
+  /**
+   * Rises with every subscription removed: a long-running reader of the registry (a replay)
+   * checks whether its sessions are still there only when it has moved.
+   */
+  get removals(): number {
+    return this.removed;
+  }
+
   get sessionCount(): number {
     return this.bySession.size;
   }
@@ -248,6 +257,7 @@ export class SubscriptionRegistry {
   }
 
   private detach(subscription: Subscription): void {
+    this.removed++;
     this.releaseShape(subscription);
     this.countKeys(subscription.accountId, subscription.brokerKeys, -1);
     const own = this.bySession.get(subscription.session);
