@@ -45,6 +45,11 @@ export interface Session {
    * while a replay of the log runs. Its `send` must offer live matches to `intercept` first.
    */
   readonly liveHold?: ReplayHold;
+  /**
+   * A subscribe succeeded: the connection is authenticated, also while its request still waits
+   * (a resume queued behind other replays). Transports end its authentication deadline.
+   */
+  authorized?(): void;
 }
 
 /** What a transport knows of a connection when it opens, for `GET …/websockets` listings. */

@@ -160,13 +160,15 @@ describe('replay: nothing missed across a reconnect', () => {
     expect(back.events.filter((e) => e.name === 'CHANNEL_CREATE').map(callIdOf)).toEqual(expected);
   }, 60000);
 
-  it('a broker slow to send the rest of a replay (a reconnect storm) does not end it early', async () => {
+  it('a broker slow to send the rest of a replay (a reconnect storm) neither ends it early nor lets the auth deadline close it', async () => {
     // A node whose broker traffic can be held back, as a broker busy with a storm would be.
     const gate = await TcpGate.start(brokerAddress());
     gate.openGate();
     const slow = await startTestGateway({
       CROSSBAR_URL: stack.crossbar.url,
       AMQP_URL: amqpUrlVia(gate.port),
+      // A resume that waits on the log has subscribed: the deadline must not close it.
+      AUTH_DEADLINE_S: '1',
       ...REPLAY_ENV,
     });
     try {
@@ -195,10 +197,10 @@ describe('replay: nothing missed across a reconnect', () => {
         40000,
       );
       await back.waitFor('CHANNEL_CREATE', (p) => (p as Json)['Call-ID'] === 'slow-0000', 20000);
-      // The node's credit (acks) stops reaching the broker for a second: four times the
-      // pause after which a read used to take the log for finished.
+      // The node's credit (acks) stops reaching the broker for two seconds: eight times the
+      // pause after which a read used to take the log for finished, twice the deadline.
       gate.freeze();
-      await new Promise((resolve) => setTimeout(resolve, 4 * LOG_IDLE_MS));
+      await new Promise((resolve) => setTimeout(resolve, 8 * LOG_IDLE_MS));
       gate.thaw();
       expect(await ack).toEqual({
         status: 'success',

@@ -138,6 +138,7 @@ export class SubscriptionService {
     }
     // Held from now on by this token's authorization, also those subscribed before with another.
     requested.forEach((subscription) => this.watch.track(subscription, token, identity));
+    session.authorized?.();
     return this.bindingsOf(session);
   }
 

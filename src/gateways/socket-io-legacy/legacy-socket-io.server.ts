@@ -315,7 +315,6 @@ export class LegacySocketIoServer
     }
     const { ack, failure } = await this.protocol.handle(session, request.action, request.body);
     if (failure) session.write(eventPacket(failure.event, failure.payload));
-    if (request.action === 'subscribe' && ack.status === 'success') session.deadline?.clear();
     if (packet.id !== undefined && packet.ackWithData) session.write(ackPacket(packet.id, [ack]));
   }
 

@@ -49,7 +49,7 @@ export class LegacySession implements Session {
   lastSeen = Date.now();
   closed = false;
 
-  /** Cleared by the first successful subscribe; until then the session is on notice. */
+  /** Cleared once a subscribe succeeds (`authorized`); until then the session is on notice. */
   deadline: DeadlineWatch | undefined;
 
   constructor(
@@ -79,6 +79,10 @@ export class LegacySession implements Session {
   /** As Kazoo 3.x: a delivery goes out once, under the name of its first match. */
   send([{ event }]: readonly EventMatch[]): void {
     this.write(eventPacket(event.legacyName, event.legacyPayload));
+  }
+
+  authorized(): void {
+    this.deadline?.clear();
   }
 
   authorizationLost(accountId: string, bindings: readonly string[], error: GatewayError): void {

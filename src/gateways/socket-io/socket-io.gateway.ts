@@ -143,7 +143,6 @@ export class SocketIoGateway
         ? await this.protocol.resume(session, body)
         : await this.protocol.handle(session, action, body);
     if (failure) socket.emit(failure.event, failure.payload);
-    if (action !== 'unsubscribe' && ack.status === 'success') session.deadline?.clear();
     return ack;
   }
 

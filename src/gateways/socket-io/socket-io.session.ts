@@ -113,7 +113,7 @@ export class SocketIoSession implements Session {
   /** Made by the first resume: sockets that never resume carry none. */
   private hold: LiveHold<Pick<EventMatch, 'event'>> | undefined;
 
-  /** Cleared by the first successful subscribe; until then the connection is on notice. */
+  /** Cleared once a subscribe succeeds (`authorized`); until then the connection is on notice. */
   deadline: DeadlineWatch | undefined;
 
   constructor(
@@ -165,6 +165,10 @@ export class SocketIoSession implements Session {
     if (event.position === undefined) this.socket.emit(event.legacyName, event.legacyPayload);
     else this.socket.emit(event.legacyName, event.legacyPayload, { position: event.position });
     this.checkOutbound();
+  }
+
+  authorized(): void {
+    this.deadline?.clear();
   }
 
   authorizationLost(accountId: string, bindings: readonly string[], error: GatewayError): void {

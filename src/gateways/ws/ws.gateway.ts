@@ -221,7 +221,6 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown,
           name: request.name,
           metadata: request.metadata,
         });
-        session.deadline?.clear();
         return { subscribed };
       }
       case 'resume': {
@@ -237,7 +236,6 @@ export class WsGateway implements OnApplicationBootstrap, OnApplicationShutdown,
           metadata: request.metadata,
           position: data.position,
         });
-        session.deadline?.clear();
         return result;
       }
       case 'unsubscribe':

@@ -59,7 +59,7 @@ export class WsSession implements Session {
   readonly logName = this.id;
   /** The token the connection authenticated with; later frames may leave theirs out. */
   token: string | undefined;
-  /** Cleared by the first successful subscribe; until then the connection is on notice. */
+  /** Cleared once a subscribe succeeds (`authorized`); until then the connection is on notice. */
   deadline: DeadlineWatch | undefined;
   /** Set by a pong; a connection that misses one heartbeat is dropped. */
   alive = true;
@@ -94,6 +94,10 @@ export class WsSession implements Session {
     // Bytes, not a string: `ws` would encode a string again for every socket.
     for (const match of matches) this.socket.send(encodeEventFrame(match), { binary: false });
     this.checkOutbound();
+  }
+
+  authorized(): void {
+    this.deadline?.clear();
   }
 
   authorizationLost(accountId: string, bindings: readonly string[], error: GatewayError): void {
