@@ -10,6 +10,12 @@ const STREAM_MODE_EXCLUDED = [
   // They choose their mode themselves and already run the replay log.
   'replay',
   'demo',
+  // Faults of the per-node queues and their on-demand bindings (refused binds, deleted queues,
+  // exchanges declared with other flags, binding replay after a reconnect).
+  'broker-faults',
+  'broker-down',
+  // MAX_BROKER_KEYS_PER_ACCOUNT limits on-demand bindings; the replay log makes none.
+  'broker-limits',
 ];
 
 /** @type {import('jest').Config} */
