@@ -5,6 +5,19 @@ const transform = {
   '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', diagnostics: false }],
 };
 
+// Suites the stream project leaves out, each for its reason.
+const STREAM_MODE_EXCLUDED = [
+  // They choose their mode themselves and already run the replay log.
+  'replay',
+  'demo',
+  // Faults of the per-node queues and their on-demand bindings (refused binds, deleted queues,
+  // exchanges declared with other flags, binding replay after a reconnect).
+  'broker-faults',
+  'broker-down',
+  // MAX_BROKER_KEYS_PER_ACCOUNT limits on-demand bindings; the replay log makes none.
+  'broker-limits',
+];
+
 /** @type {import('jest').Config} */
 module.exports = {
   // Broker round trips and rabbitmqctl calls take seconds; per-file overrides use jest.setTimeout.
@@ -22,6 +35,19 @@ module.exports = {
       testEnvironment: 'node',
       rootDir: __dirname,
       testMatch: ['<rootDir>/test/e2e/**/*.e2e-spec.ts'],
+      transform,
+    },
+    {
+      // The same suites with the product's default, the replay log on: live delivery reads a
+      // RabbitMQ stream of each gateway's own (test/e2e-stream/setup.ts), deleted when it closes.
+      displayName: 'e2e-stream',
+      testEnvironment: 'node',
+      rootDir: __dirname,
+      testMatch: ['<rootDir>/test/e2e/**/*.e2e-spec.ts'],
+      testPathIgnorePatterns: STREAM_MODE_EXCLUDED.map((name) => `/test/e2e/${name}\\.e2e-spec\\.ts$`),
+      setupFilesAfterEnv: ['<rootDir>/test/e2e-stream/setup.ts'],
+      globalSetup: '<rootDir>/test/e2e-stream/global-setup.ts',
+      globalTeardown: '<rootDir>/test/e2e-stream/global-teardown.ts',
       transform,
     },
     {

@@ -4,6 +4,7 @@ import { callEvent } from '../support/kazoo-events';
 import type { TestGateway } from '../support/start-app';
 import { Stack } from '../support/stack';
 import { waitUntil } from '../support/wait';
+import { itWithNodeQueues } from '../support/replay-log-mode';
 
 const CALLEVT = 'callevt';
 
@@ -197,36 +198,39 @@ describe.each<ClientVersion>(['v4', 'v2'])('call events to socket.io %s clients'
     expect(client.events).toEqual([]);
   });
 
-  it('releases every broker binding once all sockets leave, and keeps shared ones while one stays', async () => {
-    const keysOf = async () =>
-      (await brokerBindings(gateway.queuePrefix)).map((b) => `${b.source}:${b.routingKey}`);
-    await waitUntil('earlier tests to release their bindings', async () =>
-      (await keysOf()).length === 0 ? true : undefined,
-    );
-    const first = await connect();
-    const second = await connect();
-    await subscribe(first, tokenA, accountA, 'call.CHANNEL_CREATE.*');
-    await subscribe(second, tokenB, accountB, 'call.CHANNEL_CREATE.*');
-    await subscribe(second, tokenB, accountB, 'call.CHANNEL_ANSWER.*');
-    expect(await keysOf()).toEqual([
-      'callevt:call.CHANNEL_ANSWER.*',
-      'callevt:call.CHANNEL_CREATE.*',
-    ]);
+  itWithNodeQueues(
+    'releases every broker binding once all sockets leave, and keeps shared ones while one stays',
+    async () => {
+      const keysOf = async () =>
+        (await brokerBindings(gateway.queuePrefix)).map((b) => `${b.source}:${b.routingKey}`);
+      await waitUntil('earlier tests to release their bindings', async () =>
+        (await keysOf()).length === 0 ? true : undefined,
+      );
+      const first = await connect();
+      const second = await connect();
+      await subscribe(first, tokenA, accountA, 'call.CHANNEL_CREATE.*');
+      await subscribe(second, tokenB, accountB, 'call.CHANNEL_CREATE.*');
+      await subscribe(second, tokenB, accountB, 'call.CHANNEL_ANSWER.*');
+      expect(await keysOf()).toEqual([
+        'callevt:call.CHANNEL_ANSWER.*',
+        'callevt:call.CHANNEL_CREATE.*',
+      ]);
 
-    second.close();
-    await waitUntil('the ANSWER binding to go', async () => {
-      const keys = await keysOf();
-      return keys.length === 1 ? keys : undefined;
-    });
-    expect(await keysOf()).toEqual(['callevt:call.CHANNEL_CREATE.*']);
-    const stillFlowing = callEvent('CHANNEL_CREATE', accountA, 'still');
-    await publisher.publish(CALLEVT, stillFlowing.routingKey, stillFlowing.body);
-    await first.waitFor('CHANNEL_CREATE');
+      second.close();
+      await waitUntil('the ANSWER binding to go', async () => {
+        const keys = await keysOf();
+        return keys.length === 1 ? keys : undefined;
+      });
+      expect(await keysOf()).toEqual(['callevt:call.CHANNEL_CREATE.*']);
+      const stillFlowing = callEvent('CHANNEL_CREATE', accountA, 'still');
+      await publisher.publish(CALLEVT, stillFlowing.routingKey, stillFlowing.body);
+      await first.waitFor('CHANNEL_CREATE');
 
-    first.close();
-    await waitUntil('every call binding to go', async () =>
-      (await keysOf()).length === 0 ? true : undefined,
-    );
-    expect(gateway.binder.boundKeys()).toEqual([]);
-  });
+      first.close();
+      await waitUntil('every call binding to go', async () =>
+        (await keysOf()).length === 0 ? true : undefined,
+      );
+      expect(gateway.binder.boundKeys()).toEqual([]);
+    },
+  );
 });

@@ -7,6 +7,7 @@ import { readFixture } from '../support/kazoo-events';
 import { Stack } from '../support/stack';
 import { waitUntil } from '../support/wait';
 import type { KazooFrame } from '../support/ws-client';
+import { itWithNodeQueues } from '../support/replay-log-mode';
 
 type Json = Record<string, unknown>;
 
@@ -247,67 +248,70 @@ describe.each<ClientVersion>(['v4', 'v2'])(
       expect((await client.waitFor('error')).payload).toEqual({ message, code: 'invalid_binding' });
     });
 
-    it('releases the broker bindings on unsubscribe, keeping a key while another binding needs it', async () => {
-      await waitUntil('earlier tests to release their bindings', async () =>
-        (await keysOf()).length === 0 ? true : undefined,
-      );
-      const wildcardKey = `conference:conference.event.*.${a.accountId}.*.*`;
-      const roomKey = `conference:conference.event.*.${a.accountId}.room-5.*`;
-      const otherAccountKey = `conference:conference.event.*.${b.accountId}.room-5.*`;
-      const client = await connect();
-      const other = await connect();
-      await client.subscribe(a.token, a.accountId, [
-        'conference.event.*',
-        'conference.event.room-5',
-        'conference.event.room-5.abc@10.0.0.1',
-      ]);
-      await other.subscribe(b.token, b.accountId, 'conference.event.room-5');
-      expect(await keysOf()).toEqual([wildcardKey, roomKey, otherAccountKey].sort());
+    itWithNodeQueues(
+      'releases the broker bindings on unsubscribe, keeping a key while another binding needs it',
+      async () => {
+        await waitUntil('earlier tests to release their bindings', async () =>
+          (await keysOf()).length === 0 ? true : undefined,
+        );
+        const wildcardKey = `conference:conference.event.*.${a.accountId}.*.*`;
+        const roomKey = `conference:conference.event.*.${a.accountId}.room-5.*`;
+        const otherAccountKey = `conference:conference.event.*.${b.accountId}.room-5.*`;
+        const client = await connect();
+        const other = await connect();
+        await client.subscribe(a.token, a.accountId, [
+          'conference.event.*',
+          'conference.event.room-5',
+          'conference.event.room-5.abc@10.0.0.1',
+        ]);
+        await other.subscribe(b.token, b.accountId, 'conference.event.room-5');
+        expect(await keysOf()).toEqual([wildcardKey, roomKey, otherAccountKey].sort());
 
-      // Both room-5 bindings of account A need the same key: it stays while one is left.
-      expect(
+        // Both room-5 bindings of account A need the same key: it stays while one is left.
+        expect(
+          await client.request('unsubscribe', {
+            auth_token: a.token,
+            account_id: a.accountId,
+            binding: 'conference.event.room-5',
+          }),
+        ).toEqual({
+          status: 'success',
+          data: {
+            unsubscribed: ['conference.event.room-5'],
+            subscribed: ['conference.event.*', 'conference.event.room-5.abc@10.0.0.1'],
+          },
+        });
+        // Unbinding happens after the reply, so the binder's count is what proves the key was kept.
+        expect(
+          stack.gateway.binder
+            .boundKeys()
+            .filter((key) => `${key.exchange}:${key.routingKey}` === roomKey)
+            .map((key) => key.references),
+        ).toEqual([1]);
+        expect(await keysOf()).toEqual([wildcardKey, roomKey, otherAccountKey].sort());
+
         await client.request('unsubscribe', {
           auth_token: a.token,
           account_id: a.accountId,
-          binding: 'conference.event.room-5',
-        }),
-      ).toEqual({
-        status: 'success',
-        data: {
-          unsubscribed: ['conference.event.room-5'],
-          subscribed: ['conference.event.*', 'conference.event.room-5.abc@10.0.0.1'],
-        },
-      });
-      // Unbinding happens after the reply, so the binder's count is what proves the key was kept.
-      expect(
-        stack.gateway.binder
-          .boundKeys()
-          .filter((key) => `${key.exchange}:${key.routingKey}` === roomKey)
-          .map((key) => key.references),
-      ).toEqual([1]);
-      expect(await keysOf()).toEqual([wildcardKey, roomKey, otherAccountKey].sort());
+          binding: 'conference.event.room-5.abc@10.0.0.1',
+        });
+        await waitUntil("account A's room-5 key to go", async () =>
+          (await keysOf()).includes(roomKey) ? undefined : true,
+        );
+        expect(await keysOf()).toEqual([wildcardKey, otherAccountKey].sort());
 
-      await client.request('unsubscribe', {
-        auth_token: a.token,
-        account_id: a.accountId,
-        binding: 'conference.event.room-5.abc@10.0.0.1',
-      });
-      await waitUntil("account A's room-5 key to go", async () =>
-        (await keysOf()).includes(roomKey) ? undefined : true,
-      );
-      expect(await keysOf()).toEqual([wildcardKey, otherAccountKey].sort());
+        // The wildcard still brings room-5's events.
+        await publish(conferenceEvent(a.accountId, { conferenceId: 'room-5', callId: 'still' }));
+        await waitForCall(client, 'still');
 
-      // The wildcard still brings room-5's events.
-      await publish(conferenceEvent(a.accountId, { conferenceId: 'room-5', callId: 'still' }));
-      await waitForCall(client, 'still');
-
-      await client.request('unsubscribe', { auth_token: a.token });
-      other.close();
-      await waitUntil('every conference binding to go', async () =>
-        (await keysOf()).length === 0 ? true : undefined,
-      );
-      expect(stack.gateway.binder.boundKeys()).toEqual([]);
-    });
+        await client.request('unsubscribe', { auth_token: a.token });
+        other.close();
+        await waitUntil('every conference binding to go', async () =>
+          (await keysOf()).length === 0 ? true : undefined,
+        );
+        expect(stack.gateway.binder.boundKeys()).toEqual([]);
+      },
+    );
   },
 );
 
@@ -346,83 +350,88 @@ describe("monster-ui 4.3's conference viewer on Kazoo 4.x's plain WebSocket", ()
   afterEach(() => stack.closeClients());
   afterAll(() => stack.close());
 
-  it("delivers Kazoo 4.3's add-member once per matching binding, and nothing to another account watching the same conference", async () => {
-    const viewer = await stack.connectWs();
-    const foreign = await stack.connectWs();
-    expect(await viewer.subscribe(a.token, a.accountId, everyEvent)).toMatchObject({
-      action: 'reply',
-      status: 'success',
-      data: { subscribed: [everyEvent] },
-    });
-    expect(await viewer.subscribe(a.token, a.accountId, addMember)).toMatchObject({
-      status: 'success',
-      data: { subscribed: [everyEvent, addMember] },
-    });
-    for (const binding of [everyEvent, addMember]) {
-      expect((await foreign.subscribe(b.token, b.accountId, binding)).status).toBe('success');
-    }
-    // Each account's per-event key names its account; `.*.*` shares master's key.
-    const bound = stack.gateway.binder
-      .boundKeys()
-      .map((key) => `${key.exchange}:${key.routingKey}`)
-      .sort();
-    expect(bound).toEqual(
-      [a.accountId, b.accountId]
-        .flatMap((account) => [
-          `conference:conference.event.*.${account}.${FIXTURE_CONFERENCE}.*`,
-          `conference:conference.event.add-member.${account}.${FIXTURE_CONFERENCE}.*`,
-        ])
-        .sort(),
-    );
+  itWithNodeQueues(
+    "delivers Kazoo 4.3's add-member once per matching binding, and nothing to another account watching the same conference",
+    async () => {
+      const viewer = await stack.connectWs();
+      const foreign = await stack.connectWs();
+      expect(await viewer.subscribe(a.token, a.accountId, everyEvent)).toMatchObject({
+        action: 'reply',
+        status: 'success',
+        data: { subscribed: [everyEvent] },
+      });
+      expect(await viewer.subscribe(a.token, a.accountId, addMember)).toMatchObject({
+        status: 'success',
+        data: { subscribed: [everyEvent, addMember] },
+      });
+      for (const binding of [everyEvent, addMember]) {
+        expect((await foreign.subscribe(b.token, b.accountId, binding)).status).toBe('success');
+      }
+      // Each account's per-event key names its account; `.*.*` shares master's key.
+      const bound = stack.gateway.binder
+        .boundKeys()
+        .map((key) => `${key.exchange}:${key.routingKey}`)
+        .sort();
+      expect(bound).toEqual(
+        [a.accountId, b.accountId]
+          .flatMap((account) => [
+            `conference:conference.event.*.${account}.${FIXTURE_CONFERENCE}.*`,
+            `conference:conference.event.add-member.${account}.${FIXTURE_CONFERENCE}.*`,
+          ])
+          .sort(),
+      );
 
-    // Fixture 05 as Kazoo published it, re-addressed to A, Msg-ID included. Kazoo repeats
-    // Msg-IDs (fixture 05 shares its own with a call fixture), so every event below carries it.
-    const fixture = readFixture<{ routing_key: string; body: Json }>(
-      'conference/05-amqp-conference-event-4.3-add-member.json',
-    );
-    const msgId = fixture.body['Msg-ID'] as string;
-    const added = conferenceEvent(a.accountId, { msgId });
-    expect(added.routingKey).toBe(fixture.routing_key.replace(FIXTURE_ACCOUNT, a.accountId));
-    const removed = conferenceEvent(a.accountId, { event: 'del-member', msgId });
-    // The same conference id in B's account, last: B's own marker.
-    const marker = conferenceEvent(b.accountId, { callId: 'b-marker', msgId });
-    await publish(added);
-    await publish(removed);
-    await publish(marker);
+      // Fixture 05 as Kazoo published it, re-addressed to A, Msg-ID included. Kazoo repeats
+      // Msg-IDs (fixture 05 shares its own with a call fixture), so every event below carries it.
+      const fixture = readFixture<{ routing_key: string; body: Json }>(
+        'conference/05-amqp-conference-event-4.3-add-member.json',
+      );
+      const msgId = fixture.body['Msg-ID'] as string;
+      const added = conferenceEvent(a.accountId, { msgId });
+      expect(added.routingKey).toBe(fixture.routing_key.replace(FIXTURE_ACCOUNT, a.accountId));
+      const removed = conferenceEvent(a.accountId, { event: 'del-member', msgId });
+      // The same conference id in B's account, last: B's own marker.
+      const marker = conferenceEvent(b.accountId, { callId: 'b-marker', msgId });
+      await publish(added);
+      await publish(removed);
+      await publish(marker);
 
-    await viewer.waitForEvent((f) => f.data?.event === 'del-member');
-    expect(summary(viewer.events)).toEqual([
-      `${everyEvent} add-member 934800819`,
-      `${everyEvent} del-member 934800819`,
-      `${addMember} add-member 934800819`,
-    ]);
-    const perEvent = viewer.events.find((f) => f.subscribed_key === addMember);
-    expect(perEvent).toEqual({
-      action: 'event',
-      subscribed_key: addMember,
-      // Kazoo 4.3's ?ACCOUNT_BINDING(AccountId, ConferenceId, CallId, Event).
-      subscription_key: `conference.event.add-member.${a.accountId}.${FIXTURE_CONFERENCE}.*`,
-      name: 'event',
-      routing_key: added.routingKey,
-      data: expectedData(a.accountId),
-    });
-    const wildcard = viewer.events.find(
-      (f) => f.subscribed_key === everyEvent && f.data?.event === 'add-member',
-    );
-    expect(wildcard?.subscription_key).toBe(
-      `conference.event.*.${a.accountId}.${FIXTURE_CONFERENCE}.*`,
-    );
-    expect(wildcard?.data).toEqual(expectedData(a.accountId));
+      await viewer.waitForEvent((f) => f.data?.event === 'del-member');
+      expect(summary(viewer.events)).toEqual([
+        `${everyEvent} add-member 934800819`,
+        `${everyEvent} del-member 934800819`,
+        `${addMember} add-member 934800819`,
+      ]);
+      const perEvent = viewer.events.find((f) => f.subscribed_key === addMember);
+      expect(perEvent).toEqual({
+        action: 'event',
+        subscribed_key: addMember,
+        // Kazoo 4.3's ?ACCOUNT_BINDING(AccountId, ConferenceId, CallId, Event).
+        subscription_key: `conference.event.add-member.${a.accountId}.${FIXTURE_CONFERENCE}.*`,
+        name: 'event',
+        routing_key: added.routingKey,
+        data: expectedData(a.accountId),
+      });
+      const wildcard = viewer.events.find(
+        (f) => f.subscribed_key === everyEvent && f.data?.event === 'add-member',
+      );
+      expect(wildcard?.subscription_key).toBe(
+        `conference.event.*.${a.accountId}.${FIXTURE_CONFERENCE}.*`,
+      );
+      expect(wildcard?.data).toEqual(expectedData(a.accountId));
 
-    // One queue, ordered delivery: once B's own marker is in, A's events were dispatched.
-    await foreign.waitForEvent((f) => f.subscribed_key === everyEvent);
-    await foreign.waitForEvent((f) => f.subscribed_key === addMember);
-    expect(summary(foreign.events)).toEqual([
-      `${everyEvent} add-member b-marker`,
-      `${addMember} add-member b-marker`,
-    ]);
-    expect(new Set(foreign.events.map((f) => f.data?.account_id))).toEqual(new Set([b.accountId]));
-  });
+      // One queue, ordered delivery: once B's own marker is in, A's events were dispatched.
+      await foreign.waitForEvent((f) => f.subscribed_key === everyEvent);
+      await foreign.waitForEvent((f) => f.subscribed_key === addMember);
+      expect(summary(foreign.events)).toEqual([
+        `${everyEvent} add-member b-marker`,
+        `${addMember} add-member b-marker`,
+      ]);
+      expect(new Set(foreign.events.map((f) => f.data?.account_id))).toEqual(
+        new Set([b.accountId]),
+      );
+    },
+  );
 
   it.each([
     // Newer monster-ui's binding, which Kazoo 4.3 refuses as well.

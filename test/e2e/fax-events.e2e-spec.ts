@@ -13,6 +13,7 @@ import {
 } from '../support/fax-events';
 import { Stack } from '../support/stack';
 import { waitUntil } from '../support/wait';
+import { itWithNodeQueues } from '../support/replay-log-mode';
 
 /** The suite's clock goes months ahead; its tokens must not expire on the way (a year). */
 const TOKEN_TTL_BEYOND_CLOCK_S = 365 * 86400;
@@ -175,7 +176,7 @@ describe.each<ClientVersion>(['v4', 'v2'])('fax events to socket.io %s clients',
       expect(other.events.map((e) => e.name)).toEqual(['doc_created_fax']);
     });
 
-    it('releases the broker bindings on unsubscribe', async () => {
+    itWithNodeQueues('releases the broker bindings on unsubscribe', async () => {
       await waitUntil('earlier tests to release their bindings', () => noFaxBindings(stack));
       const client = await connect();
       await client.subscribe(a.token, a.accountId, [
@@ -236,7 +237,7 @@ describe.each<ClientVersion>(['v4', 'v2'])('fax events to socket.io %s clients',
 
     afterAll(() => stack.close());
 
-    it('moves fax.object keys to the new month and keeps delivering', async () => {
+    itWithNodeQueues('moves fax.object keys to the new month and keeps delivering', async () => {
       const modb = (month: string) => accountModb(a.accountId, new Date(`${month}-01T00:00:00Z`));
       const keysFor = (months: string[]) =>
         months.map((month) => `configuration:doc_created.${modb(month)}.fax.*`);

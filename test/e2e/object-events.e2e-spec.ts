@@ -7,6 +7,7 @@ import { documentEvent, type DocumentEvent } from '../support/document-events';
 import { readFixture } from '../support/kazoo-events';
 import { Stack } from '../support/stack';
 import { waitUntil } from '../support/wait';
+import { itWithNodeQueues } from '../support/replay-log-mode';
 
 /** The suite's clock goes months ahead; its tokens must not expire on the way (a year). */
 const TOKEN_TTL_BEYOND_CLOCK_S = 365 * 86400;
@@ -110,49 +111,52 @@ describe.each<ClientVersion>(['v4', 'v2'])(
       expect(client.named('doc_created_user')).toEqual([]);
     });
 
-    it('keeps a month-database subscription alive across the month change', async () => {
-      clock.set('2026-11-30T23:59:00Z');
-      const client = await connect();
-      await client.subscribe(a.token, a.accountId, 'object.doc_created.mailbox_message');
-      const modbs = async () =>
-        (await brokerBindings(stack.gateway.queuePrefix))
-          .map((binding) => binding.routingKey)
-          .filter((key) => key.includes('mailbox_message'))
-          .map((key) => key.split('.')[1].slice(-6))
-          .sort();
-      expect(await modbs()).toEqual(['202610', '202611', '202612']);
+    itWithNodeQueues(
+      'keeps a month-database subscription alive across the month change',
+      async () => {
+        clock.set('2026-11-30T23:59:00Z');
+        const client = await connect();
+        await client.subscribe(a.token, a.accountId, 'object.doc_created.mailbox_message');
+        const modbs = async () =>
+          (await brokerBindings(stack.gateway.queuePrefix))
+            .map((binding) => binding.routingKey)
+            .filter((key) => key.includes('mailbox_message'))
+            .map((key) => key.split('.')[1].slice(-6))
+            .sort();
+        expect(await modbs()).toEqual(['202610', '202611', '202612']);
 
-      // Kazoo's clock already says December: the message lands in next month's database.
-      await publish(
-        documentEvent('doc_created', 'mailbox_message', a.accountId, {
-          id: 'vm-dec',
-          month: new Date('2026-12-01T00:00:01Z'),
-        }),
-      );
-      await client.waitFor('doc_created_mailbox_message');
+        // Kazoo's clock already says December: the message lands in next month's database.
+        await publish(
+          documentEvent('doc_created', 'mailbox_message', a.accountId, {
+            id: 'vm-dec',
+            month: new Date('2026-12-01T00:00:01Z'),
+          }),
+        );
+        await client.waitFor('doc_created_mailbox_message');
 
-      clock.set('2027-01-15T10:00:00Z');
-      await stack.gateway.app.get(MonthlyRollover).check();
-      await waitUntil('the keys to move on', async () =>
-        (await modbs()).join() === '202612,202701,202702' ? true : undefined,
-      );
-      await publish(
-        documentEvent('doc_created', 'mailbox_message', a.accountId, {
-          id: 'vm-jan',
-          month: new Date('2027-01-15T10:00:00Z'),
-        }),
-      );
-      await publish(
-        documentEvent('doc_created', 'mailbox_message', b.accountId, {
-          id: 'vm-b',
-          month: new Date('2027-01-15T10:00:00Z'),
-        }),
-      );
-      await waitUntil('the January voicemail', () =>
-        client.named('doc_created_mailbox_message').length === 2 ? true : undefined,
-      );
-      expect(idsOf(client, 'doc_created_mailbox_message')).toEqual(['vm-dec', 'vm-jan']);
-    });
+        clock.set('2027-01-15T10:00:00Z');
+        await stack.gateway.app.get(MonthlyRollover).check();
+        await waitUntil('the keys to move on', async () =>
+          (await modbs()).join() === '202612,202701,202702' ? true : undefined,
+        );
+        await publish(
+          documentEvent('doc_created', 'mailbox_message', a.accountId, {
+            id: 'vm-jan',
+            month: new Date('2027-01-15T10:00:00Z'),
+          }),
+        );
+        await publish(
+          documentEvent('doc_created', 'mailbox_message', b.accountId, {
+            id: 'vm-b',
+            month: new Date('2027-01-15T10:00:00Z'),
+          }),
+        );
+        await waitUntil('the January voicemail', () =>
+          client.named('doc_created_mailbox_message').length === 2 ? true : undefined,
+        );
+        expect(idsOf(client, 'doc_created_mailbox_message')).toEqual(['vm-dec', 'vm-jan']);
+      },
+    );
 
     it('sends a fax document once to a socket that watches it through both the fax and the object family', async () => {
       clock.set('2026-11-15T12:00:00Z');
@@ -200,7 +204,7 @@ describe.each<ClientVersion>(['v4', 'v2'])(
       }
     });
 
-    it('releases its broker bindings on unsubscribe', async () => {
+    itWithNodeQueues('releases its broker bindings on unsubscribe', async () => {
       await waitUntil('earlier tests to release', async () =>
         (await brokerBindings(stack.gateway.queuePrefix)).length === 0 ? true : undefined,
       );

@@ -8,6 +8,7 @@ import type { ClientVersion, EventClient } from '../support/clients';
 import { presenceEvent, realmOf } from '../support/presence-events';
 import { Stack } from '../support/stack';
 import { waitUntil } from '../support/wait';
+import { itWithNodeQueues } from '../support/replay-log-mode';
 
 type Json = Record<string, unknown>;
 
@@ -198,53 +199,56 @@ describe.each<ClientVersion>(['v4', 'v2'])('presence events to socket.io %s clie
     }
   });
 
-  it('binds <kind>.<encoded realm>.* per account and releases it on unsubscribe', async () => {
-    await waitUntil('earlier tests to release their bindings', async () =>
-      (await keysOf()).length === 0 ? true : undefined,
-    );
-    const realmA = encodeRoutingWord(a.realm);
-    const realmB = encodeRoutingWord(b.realm);
-    const first = await connect();
-    const second = await connect();
-    await subscribe(first, a, 'presence.dialog.*');
-    await subscribe(first, a, 'presence.dialog.abc@10.0.0.1');
-    await subscribe(first, a, 'presence.mwi_updates.1001');
-    await subscribe(second, b, 'presence.dialog.*');
-    expect(await keysOf()).toEqual(
-      [
-        `presence:dialog.${realmA}.*`,
-        `presence:dialog.${realmB}.*`,
-        `presence:mwi_updates.${realmA}.*`,
-      ].sort((x, y) => x.localeCompare(y)),
-    );
+  itWithNodeQueues(
+    'binds <kind>.<encoded realm>.* per account and releases it on unsubscribe',
+    async () => {
+      await waitUntil('earlier tests to release their bindings', async () =>
+        (await keysOf()).length === 0 ? true : undefined,
+      );
+      const realmA = encodeRoutingWord(a.realm);
+      const realmB = encodeRoutingWord(b.realm);
+      const first = await connect();
+      const second = await connect();
+      await subscribe(first, a, 'presence.dialog.*');
+      await subscribe(first, a, 'presence.dialog.abc@10.0.0.1');
+      await subscribe(first, a, 'presence.mwi_updates.1001');
+      await subscribe(second, b, 'presence.dialog.*');
+      expect(await keysOf()).toEqual(
+        [
+          `presence:dialog.${realmA}.*`,
+          `presence:dialog.${realmB}.*`,
+          `presence:mwi_updates.${realmA}.*`,
+        ].sort((x, y) => x.localeCompare(y)),
+      );
 
-    // The specific and the wildcard dialog bindings share one key: it stays until both go.
-    const unsubscribe = (binding: string) =>
-      first.request('unsubscribe', { auth_token: a.token, account_id: a.accountId, binding });
-    expect(await unsubscribe('presence.dialog.*')).toEqual({
-      status: 'success',
-      data: {
-        unsubscribed: ['presence.dialog.*'],
-        subscribed: ['presence.dialog.abc@10.0.0.1', 'presence.mwi_updates.1001'],
-      },
-    });
-    await unsubscribe('presence.mwi_updates.1001');
-    const withoutMwi = await waitUntil('the mwi binding to go', async () => {
-      const keys = await keysOf();
-      return keys.some((k) => k.includes('mwi_updates')) ? undefined : keys;
-    });
-    expect(withoutMwi).toContain(`presence:dialog.${realmA}.*`);
-    await unsubscribe('presence.dialog.abc@10.0.0.1');
-    const onlyB = await waitUntil("A's dialog binding to go", async () => {
-      const keys = await keysOf();
-      return keys.includes(`presence:dialog.${realmA}.*`) ? undefined : keys;
-    });
-    expect(onlyB).toEqual([`presence:dialog.${realmB}.*`]);
+      // The specific and the wildcard dialog bindings share one key: it stays until both go.
+      const unsubscribe = (binding: string) =>
+        first.request('unsubscribe', { auth_token: a.token, account_id: a.accountId, binding });
+      expect(await unsubscribe('presence.dialog.*')).toEqual({
+        status: 'success',
+        data: {
+          unsubscribed: ['presence.dialog.*'],
+          subscribed: ['presence.dialog.abc@10.0.0.1', 'presence.mwi_updates.1001'],
+        },
+      });
+      await unsubscribe('presence.mwi_updates.1001');
+      const withoutMwi = await waitUntil('the mwi binding to go', async () => {
+        const keys = await keysOf();
+        return keys.some((k) => k.includes('mwi_updates')) ? undefined : keys;
+      });
+      expect(withoutMwi).toContain(`presence:dialog.${realmA}.*`);
+      await unsubscribe('presence.dialog.abc@10.0.0.1');
+      const onlyB = await waitUntil("A's dialog binding to go", async () => {
+        const keys = await keysOf();
+        return keys.includes(`presence:dialog.${realmA}.*`) ? undefined : keys;
+      });
+      expect(onlyB).toEqual([`presence:dialog.${realmB}.*`]);
 
-    await second.request('unsubscribe', { auth_token: b.token });
-    await waitUntil('every presence binding to go', async () =>
-      (await keysOf()).length === 0 ? true : undefined,
-    );
-    expect(stack.gateway.binder.boundKeys()).toEqual([]);
-  });
+      await second.request('unsubscribe', { auth_token: b.token });
+      await waitUntil('every presence binding to go', async () =>
+        (await keysOf()).length === 0 ? true : undefined,
+      );
+      expect(stack.gateway.binder.boundKeys()).toEqual([]);
+    },
+  );
 });

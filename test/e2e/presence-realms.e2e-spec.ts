@@ -8,6 +8,7 @@ import type { EventClient } from '../support/clients';
 import { presenceEvent } from '../support/presence-events';
 import { Stack } from '../support/stack';
 import { waitUntil } from '../support/wait';
+import { itWithNodeQueues } from '../support/replay-log-mode';
 
 type Json = Record<string, unknown>;
 
@@ -68,64 +69,70 @@ describe('presence realms follow Crossbar', () => {
     await stack.close();
   });
 
-  it("gives a realm moved from X to Y to Y alone, and X's new realm to X", async () => {
-    const shared = newRealm('moved');
-    const fresh = newRealm('fresh');
-    const x = account(shared);
-    const y = account(newRealm('y-before'));
-    const xClient = await stack.connect('v4');
-    const yClient = await stack.connect('v4');
-    await subscribe(xClient, x);
-    await publish(shared, 'x-before-move');
-    await xClient.waitFor('dialog_update', (p) => field(p, 'Call-ID') === 'x-before-move');
+  itWithNodeQueues(
+    "gives a realm moved from X to Y to Y alone, and X's new realm to X",
+    async () => {
+      const shared = newRealm('moved');
+      const fresh = newRealm('fresh');
+      const x = account(shared);
+      const y = account(newRealm('y-before'));
+      const xClient = await stack.connect('v4');
+      const yClient = await stack.connect('v4');
+      await subscribe(xClient, x);
+      await publish(shared, 'x-before-move');
+      await xClient.waitFor('dialog_update', (p) => field(p, 'Call-ID') === 'x-before-move');
 
-    // An administrator gives X's realm to Y, and X another one; then Y subscribes.
-    stack.crossbar.setRealm(x.accountId, fresh);
-    stack.crossbar.setRealm(y.accountId, shared);
-    await subscribe(yClient, y);
-    // From Y's subscribe on, the realm is Y's or no one's: never X's.
-    for (let i = 0; i < 5; i++) await publish(shared, `y-early-${i}`);
+      // An administrator gives X's realm to Y, and X another one; then Y subscribes.
+      stack.crossbar.setRealm(x.accountId, fresh);
+      stack.crossbar.setRealm(y.accountId, shared);
+      await subscribe(yClient, y);
+      // From Y's subscribe on, the realm is Y's or no one's: never X's.
+      for (let i = 0; i < 5; i++) await publish(shared, `y-early-${i}`);
 
-    // X's keys follow its new realm; by then the shared realm is Y's alone.
-    await boundTo(fresh);
-    await publish(shared, 'y-marker');
-    await publish(fresh, 'x-marker');
-    await yClient.waitFor('dialog_update', (p) => field(p, 'Call-ID') === 'y-marker');
-    await xClient.waitFor('dialog_update', (p) => field(p, 'Call-ID') === 'x-marker');
+      // X's keys follow its new realm; by then the shared realm is Y's alone.
+      await boundTo(fresh);
+      await publish(shared, 'y-marker');
+      await publish(fresh, 'x-marker');
+      await yClient.waitFor('dialog_update', (p) => field(p, 'Call-ID') === 'y-marker');
+      await xClient.waitFor('dialog_update', (p) => field(p, 'Call-ID') === 'x-marker');
 
-    const xCalls = xClient.named('dialog_update').map((p) => field(p, 'Call-ID'));
-    expect(xCalls).toEqual(['x-before-move', 'x-marker']);
-    expect(new Set(yClient.named('dialog_update').map(realmOfEvent))).toEqual(new Set([shared]));
-    // X no longer listens on the realm it lost.
-    const keys = (await brokerBindings(stack.gateway.queuePrefix)).map((b) => b.routingKey);
-    expect(keys).toContain(`dialog.${encodeRoutingWord(shared)}.*`);
-    expect(keys).toContain(`dialog.${encodeRoutingWord(fresh)}.*`);
-  });
+      const xCalls = xClient.named('dialog_update').map((p) => field(p, 'Call-ID'));
+      expect(xCalls).toEqual(['x-before-move', 'x-marker']);
+      expect(new Set(yClient.named('dialog_update').map(realmOfEvent))).toEqual(new Set([shared]));
+      // X no longer listens on the realm it lost.
+      const keys = (await brokerBindings(stack.gateway.queuePrefix)).map((b) => b.routingKey);
+      expect(keys).toContain(`dialog.${encodeRoutingWord(shared)}.*`);
+      expect(keys).toContain(`dialog.${encodeRoutingWord(fresh)}.*`);
+    },
+  );
 
-  it('moves an account to its new realm without anyone else subscribing, at the next check', async () => {
-    const first = newRealm('first');
-    const second = newRealm('second');
-    const x = account(first);
-    const client = await stack.connect('v4');
-    await subscribe(client, x);
-    await publish(first, 'on-first');
-    await client.waitFor('dialog_update', (p) => field(p, 'Call-ID') === 'on-first');
+  itWithNodeQueues(
+    'moves an account to its new realm without anyone else subscribing, at the next check',
+    async () => {
+      const first = newRealm('first');
+      const second = newRealm('second');
+      const x = account(first);
+      const client = await stack.connect('v4');
+      await subscribe(client, x);
+      await publish(first, 'on-first');
+      await client.waitFor('dialog_update', (p) => field(p, 'Call-ID') === 'on-first');
 
-    stack.crossbar.setRealm(x.accountId, second);
-    await boundTo(second);
-    await waitUntil(`dialog.${first}.* to be released`, async () =>
-      (await brokerBindings(stack.gateway.queuePrefix)).some(
-        (b) => b.routingKey === `dialog.${encodeRoutingWord(first)}.*`,
-      )
-        ? undefined
-        : true,
-    );
-    await publish(first, 'on-first-after-move');
-    await publish(second, 'on-second');
-    await client.waitFor('dialog_update', (p) => field(p, 'Call-ID') === 'on-second');
-    expect(client.named('dialog_update').map((p) => field(p, 'Call-ID'))).toEqual([
-      'on-first',
-      'on-second',
-    ]);
-  });
+      stack.crossbar.setRealm(x.accountId, second);
+      await boundTo(second);
+      await waitUntil(`dialog.${first}.* to be released`, async () =>
+        (await brokerBindings(stack.gateway.queuePrefix)).some(
+          (b) => b.routingKey === `dialog.${encodeRoutingWord(first)}.*`,
+        )
+          ? undefined
+          : true,
+      );
+      await publish(first, 'on-first-after-move');
+      await publish(second, 'on-second');
+      await client.waitFor('dialog_update', (p) => field(p, 'Call-ID') === 'on-second');
+      expect(client.named('dialog_update').map((p) => field(p, 'Call-ID'))).toEqual([
+        'on-first',
+        'on-second',
+      ]);
+    },
+  );
 });

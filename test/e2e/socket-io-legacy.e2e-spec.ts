@@ -9,6 +9,7 @@ import {
 } from '../support/legacy-client';
 import { Stack } from '../support/stack';
 import { waitUntil } from '../support/wait';
+import { itWithNodeQueues } from '../support/replay-log-mode';
 
 type Json = Record<string, unknown>;
 const callIdOf = (args: unknown): unknown => (args as Json)['Call-ID'];
@@ -215,31 +216,41 @@ describe.each<LegacyTransport>(['websocket', 'xhr-polling'])(
       );
 
     if (transport === 'xhr-polling') {
-      it('closes a polling session that stops heartbeating and releases its bindings', async () => {
-        const client = await connect();
-        client.answerHeartbeats = false;
-        await subscribe(client, mine, 'call.PARK_PARKED.*');
-        expect(parked()).toBe(true);
-        await waitUntil('the session to be closed', () => (parked() ? undefined : true), 10000);
-        await brokerReleased();
-        await waitUntil(
-          'the client to see the end',
-          () => (client.closed ? true : undefined),
-          5000,
-        );
-      });
+      itWithNodeQueues(
+        'closes a polling session that stops heartbeating and releases its bindings',
+        async () => {
+          const client = await connect();
+          client.answerHeartbeats = false;
+          await subscribe(client, mine, 'call.PARK_PARKED.*');
+          expect(parked()).toBe(true);
+          await waitUntil('the session to be closed', () => (parked() ? undefined : true), 10000);
+          await brokerReleased();
+          await waitUntil(
+            'the client to see the end',
+            () => (client.closed ? true : undefined),
+            5000,
+          );
+        },
+      );
     } else {
-      it('terminates a WebSocket peer that stops answering pings and releases its bindings', async () => {
-        // ws answers pings by itself; without autoPong the peer is as silent as a dead one.
-        const client = await connect({ autoPong: false, answerHeartbeats: false });
-        const [ack] = (await subscribe(client, mine, 'call.PARK_PARKED.*')) ?? [];
-        expect(ack).toMatchObject({ status: 'success' });
-        expect(parked()).toBe(true);
-        // The first check pings, the next finds no pong: two intervals, plus slack for a busy machine.
-        await waitUntil('the peer to be cut off', () => (client.closed ? true : undefined), 10_000);
-        await waitUntil('its subscription to go', () => (parked() ? undefined : true));
-        await brokerReleased();
-      });
+      itWithNodeQueues(
+        'terminates a WebSocket peer that stops answering pings and releases its bindings',
+        async () => {
+          // ws answers pings by itself; without autoPong the peer is as silent as a dead one.
+          const client = await connect({ autoPong: false, answerHeartbeats: false });
+          const [ack] = (await subscribe(client, mine, 'call.PARK_PARKED.*')) ?? [];
+          expect(ack).toMatchObject({ status: 'success' });
+          expect(parked()).toBe(true);
+          // The first check pings, the next finds no pong: two intervals, plus slack for a busy machine.
+          await waitUntil(
+            'the peer to be cut off',
+            () => (client.closed ? true : undefined),
+            10_000,
+          );
+          await waitUntil('its subscription to go', () => (parked() ? undefined : true));
+          await brokerReleased();
+        },
+      );
     }
   },
 );

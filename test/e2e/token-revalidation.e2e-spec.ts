@@ -6,6 +6,7 @@ import { LegacyClient } from '../support/legacy-client';
 import { Stack } from '../support/stack';
 import { waitUntil } from '../support/wait';
 import type { KazooWsClient } from '../support/ws-client';
+import { itWithNodeQueues } from '../support/replay-log-mode';
 
 type Json = Record<string, unknown>;
 type Protocol = 'socket.io 4' | 'socket.io 2' | 'socket.io 0.9' | 'Kazoo 4.x WebSocket';
@@ -162,59 +163,62 @@ describe.each<Protocol>(['socket.io 4', 'socket.io 2', 'socket.io 0.9', 'Kazoo 4
       await stack.close();
     });
 
-    it('stops a revoked token within AUTH_REVALIDATE_S: auth failure, keys released, nothing more delivered', async () => {
-      const a = stack.account();
-      const b = stack.account();
-      const victim = await connect();
-      await victim.subscribe(a, [CREATE, ANSWER]);
-      const witness = await witnessOf(a.accountId);
-      const stranger = await witnessOf(b.accountId);
-      await publishCreate(a.accountId, 'before-revocation');
-      await victim.waitForCall('before-revocation');
-      const createRefs = createReferences();
+    itWithNodeQueues(
+      'stops a revoked token within AUTH_REVALIDATE_S: auth failure, keys released, nothing more delivered',
+      async () => {
+        const a = stack.account();
+        const b = stack.account();
+        const victim = await connect();
+        await victim.subscribe(a, [CREATE, ANSWER]);
+        const witness = await witnessOf(a.accountId);
+        const stranger = await witnessOf(b.accountId);
+        await publishCreate(a.accountId, 'before-revocation');
+        await victim.waitForCall('before-revocation');
+        const createRefs = createReferences();
 
-      stack.crossbar.revoke(a.token);
-      later(REVALIDATE_S - 1);
-      // Not due yet: the token is only asked again once the interval has passed.
-      await publishCreate(a.accountId, 'not-yet-due');
-      await witness.waitForCall('not-yet-due');
-      await victim.waitForCall('not-yet-due');
-      later(1);
+        stack.crossbar.revoke(a.token);
+        later(REVALIDATE_S - 1);
+        // Not due yet: the token is only asked again once the interval has passed.
+        await publishCreate(a.accountId, 'not-yet-due');
+        await witness.waitForCall('not-yet-due');
+        await victim.waitForCall('not-yet-due');
+        later(1);
 
-      const lost = await victim.waitForAuthorizationLost();
-      expect(lost).toMatchObject({
-        code: 'token_invalid',
-        account_id: a.accountId,
-        unsubscribed: [CREATE, ANSWER],
-      });
-      expect(boundKeys()).not.toContain(`callevt::${ANSWER}`);
-      expect(createReferences()).toBe(createRefs - 1);
+        const lost = await victim.waitForAuthorizationLost();
+        expect(lost).toMatchObject({
+          code: 'token_invalid',
+          account_id: a.accountId,
+          unsubscribed: [CREATE, ANSWER],
+        });
+        expect(boundKeys()).not.toContain(`callevt::${ANSWER}`);
+        expect(createReferences()).toBe(createRefs - 1);
 
-      await publishCreate(a.accountId, 'after-revocation');
-      await publishCreate(a.accountId, 'marker-a');
-      await witness.waitForCall('marker-a');
-      expect(victim.calls()).toEqual(['before-revocation', 'not-yet-due']);
-      expect(witness.calls()).toEqual([
-        'before-revocation',
-        'not-yet-due',
-        'after-revocation',
-        'marker-a',
-      ]);
+        await publishCreate(a.accountId, 'after-revocation');
+        await publishCreate(a.accountId, 'marker-a');
+        await witness.waitForCall('marker-a');
+        expect(victim.calls()).toEqual(['before-revocation', 'not-yet-due']);
+        expect(witness.calls()).toEqual([
+          'before-revocation',
+          'not-yet-due',
+          'after-revocation',
+          'marker-a',
+        ]);
 
-      // The connection stays open: a fresh token subscribes again.
-      await victim.subscribe(
-        { accountId: a.accountId, token: stack.crossbar.issueToken(a.accountId) },
-        [CREATE],
-      );
-      await publishCreate(a.accountId, 'after-renewal');
-      await victim.waitForCall('after-renewal');
-      expect(victim.authorizationLosses()).toBe(1);
+        // The connection stays open: a fresh token subscribes again.
+        await victim.subscribe(
+          { accountId: a.accountId, token: stack.crossbar.issueToken(a.accountId) },
+          [CREATE],
+        );
+        await publishCreate(a.accountId, 'after-renewal');
+        await victim.waitForCall('after-renewal');
+        expect(victim.authorizationLosses()).toBe(1);
 
-      // Isolation: the other account saw its own marker and nothing of A's.
-      await publishCreate(b.accountId, 'marker-b');
-      await stranger.waitForCall('marker-b');
-      expect(stranger.calls()).toEqual(['marker-b']);
-    });
+        // Isolation: the other account saw its own marker and nothing of A's.
+        await publishCreate(b.accountId, 'marker-b');
+        await stranger.waitForCall('marker-b');
+        expect(stranger.calls()).toEqual(['marker-b']);
+      },
+    );
 
     it('drops a JWT at its exp without asking Crossbar', async () => {
       const accountId = stack.crossbar.addAccount();

@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { AMQP_URL } from './amqp';
+import { releaseReplayLog, replayLogDefaults } from './replay-log-mode';
 import { waitUntil } from './wait';
 
 const ROOT = join(__dirname, '..', '..');
@@ -52,6 +53,7 @@ export class GatewayProcess {
   private constructor(
     readonly url: string,
     private readonly child: ChildProcess,
+    private readonly replayStream: string | undefined,
   ) {
     child.stdout?.on('data', (chunk: Buffer) => (this.log += chunk.toString()));
     child.stderr?.on('data', (chunk: Buffer) => (this.log += chunk.toString()));
@@ -62,6 +64,8 @@ export class GatewayProcess {
 
   static async start(build: GatewayBuild, env: Record<string, string>): Promise<GatewayProcess> {
     const port = await freePort();
+    // Per-node queues unless a suite tests the replay log or the stream project runs it.
+    const replayLog = replayLogDefaults(env);
     const child = spawn(process.execPath, [build.main], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -71,12 +75,11 @@ export class GatewayProcess {
         HOST: '127.0.0.1',
         AMQP_URL,
         LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
-        // Per-node queues unless a suite tests the replay log.
-        REPLAY_WINDOW_S: '0',
+        ...replayLog.defaults,
         ...env,
       },
     });
-    const gateway = new GatewayProcess(`http://127.0.0.1:${port}`, child);
+    const gateway = new GatewayProcess(`http://127.0.0.1:${port}`, child, replayLog.stream);
     await waitUntil(
       `the gateway on ${port} to consume`,
       async () =>
@@ -99,13 +102,15 @@ export class GatewayProcess {
     this.child.kill(signal);
   }
 
-  /** SIGTERM, then SIGKILL if it has not exited in time. */
+  /** SIGTERM, then SIGKILL if it has not exited in time; then its own replay log goes. */
   async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 30_000);
-    await this.exited;
-    clearTimeout(timer);
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill('SIGTERM');
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), 30_000);
+      await this.exited;
+      clearTimeout(timer);
+    }
+    await releaseReplayLog(this.replayStream);
   }
 }
 

@@ -11,6 +11,7 @@ import type { Clock } from '../../src/core/clock';
 import type { HealthBody } from '../../src/http/health.controller';
 import { AMQP_URL } from './amqp';
 import { httpRequest } from './http-request';
+import { releaseReplayLog, replayLogDefaults } from './replay-log-mode';
 
 export interface TestGateway {
   readonly app: INestApplication;
@@ -31,17 +32,22 @@ export async function startTestGateway(
   features?: readonly Type[],
   clock?: Clock,
 ): Promise<TestGateway> {
+  // Per-node queues unless a suite tests the replay log (test/e2e/replay.e2e-spec.ts) or the
+  // stream project runs it (a stream of this gateway's own, deleted when it closes).
+  const replayLog = replayLogDefaults(env);
   const environment = loadEnvironment({
     PORT: '0',
     HOST: '127.0.0.1',
     AMQP_URL,
     AMQP_RECONNECT_S: '1',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'error',
-    // Suites read per-node queues unless they test the replay log (test/e2e/replay.e2e-spec.ts).
-    REPLAY_WINDOW_S: '0',
+    ...replayLog.defaults,
     ...env,
   });
-  const app = await startGateway(environment, { features, clock });
+  const app = await startGateway(environment, { features, clock }).catch(async (error) => {
+    await releaseReplayLog(replayLog.stream);
+    throw error;
+  });
   const address = (app.getHttpServer() as Server).address() as AddressInfo;
   const url = `${httpScheme(environment)}://127.0.0.1:${address.port}`;
   const ca =
@@ -59,6 +65,12 @@ export async function startTestGateway(
       const response = await httpRequest(`${url}/health`, { ca });
       return { status: response.status, body: JSON.parse(response.body) as never };
     },
-    close: () => app.close(),
+    async close() {
+      try {
+        await app.close();
+      } finally {
+        await releaseReplayLog(replayLog.stream);
+      }
+    },
   };
 }
