@@ -10,6 +10,7 @@ const STREAM_MODE_EXCLUDED = [
   // They choose their mode themselves and already run the replay log.
   'replay',
   'demo',
+  'replay-storm',
   // Faults of the per-node queues and their on-demand bindings (refused binds, deleted queues,
   // exchanges declared with other flags, binding replay after a reconnect).
   'broker-faults',
