@@ -23,6 +23,7 @@ import {
   exchangeReadersOf,
 } from './family-subscription';
 import { KAZOO_EXCHANGE_OPTIONS } from './queue-binder';
+import { RecentEntries } from './recent-entries';
 import { RecoverableConsumer, closeQuietly, settle } from './recoverable-consumer';
 
 /**
@@ -37,6 +38,9 @@ export const LOG_IDLE_MS = 250;
  * skip events as if the log had none.
  */
 export const LOG_PATIENCE_MS = 30_000;
+
+/** Entries a read from memory visits between two turns of the event loop. */
+const RECENT_BATCH = 500;
 
 /** An entry read live this long after a moment proves the log holds an entry that recent. */
 const STAMP_MARGIN_MS = 2_000;
@@ -81,6 +85,7 @@ export class StreamReplayLog
   private readonly logger = new Logger(StreamReplayLog.name);
   private readonly readers = new Map<string, ExchangeReader[]>();
   private readonly consumer: RecoverableConsumer;
+  private readonly recent: RecentEntries;
   private currentEpoch: string | undefined;
   private head: number | undefined;
   /** When live delivery last handed an entry over (this node's clock). */
@@ -93,6 +98,7 @@ export class StreamReplayLog
     private readonly env: Environment,
     private readonly stats: EventStats,
   ) {
+    this.recent = new RecentEntries(env.REPLAY_MEMORY_ENTRIES);
     this.consumer = new RecoverableConsumer(
       broker,
       {
@@ -172,6 +178,41 @@ export class StreamReplayLog
   }
 
   async read(from: number, visit: (entry: LogEntry) => boolean): Promise<number | undefined> {
+    const first = this.recent.first;
+    if (first !== undefined && from >= first) return this.readRecent(from, visit);
+    return this.readStream(from, visit);
+  }
+
+  /**
+   * Reads what live delivery handed over from memory, yielding to the event loop now and then
+   * so live delivery goes on meanwhile; what is evicted before the read gets to it comes from
+   * the stream. Ends at the newest entry: the live head.
+   */
+  private async readRecent(
+    from: number,
+    visit: (entry: LogEntry) => boolean,
+  ): Promise<number | undefined> {
+    let last: number | undefined;
+    for (let offset = from; ; offset++) {
+      const entry = this.recent.at(offset);
+      if (!entry) {
+        const first = this.recent.first;
+        if (first === undefined || offset >= first) return last;
+        return (await this.readStream(offset, visit)) ?? last;
+      }
+      this.stats.replayMemoryEntries++;
+      last = offset;
+      if (!visit(entry)) return last;
+      if ((offset - from + 1) % RECENT_BATCH === 0) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    }
+  }
+
+  private async readStream(
+    from: number,
+    visit: (entry: LogEntry) => boolean,
+  ): Promise<number | undefined> {
     const epoch = this.currentEpoch;
     if (epoch === undefined) return undefined;
     let last: number | undefined;
@@ -236,8 +277,7 @@ export class StreamReplayLog
               // A stream may start a read at the beginning of the chunk holding `from`.
               if (offset === undefined || offset < from) return;
               last = offset;
-              const entry = this.entryOf(message, offset, epoch);
-              if (entry && !visit(entry)) finish();
+              if (!visit(this.entryOf(message, offset, epoch))) finish();
             },
             { noAck: false, arguments: { [OFFSET_HEADER]: from } },
           )
@@ -253,16 +293,21 @@ export class StreamReplayLog
     return last;
   }
 
-  private entryOf(message: ConsumeMessage, offset: number, epoch: string): LogEntry | undefined {
-    const readers = this.readers.get(message.fields.exchange);
-    if (!readers) return undefined;
-    const body = deserializeKazooMessage(message.content, message, this.env.AMQP_MAX_MESSAGE_BYTES);
-    if (body instanceof OversizeMessage) return undefined;
+  /**
+   * Every entry, readable or not: a replay must see each offset, if only to know the one after
+   * a client's position is still there. One nobody reads, or too big (an `OversizeMessage`),
+   * is no Kazoo message: replays skip it as live delivery drops it.
+   */
+  private entryOf(message: ConsumeMessage, offset: number, epoch: string): LogEntry {
+    const readers = this.readers.get(message.fields.exchange) ?? [];
     return {
       offset,
       position: formatPosition(epoch, offset),
       readers,
-      message: body,
+      message:
+        readers.length === 0
+          ? undefined
+          : deserializeKazooMessage(message.content, message, this.env.AMQP_MAX_MESSAGE_BYTES),
       delivery: deliveryOf(message),
     };
   }
@@ -276,6 +321,7 @@ export class StreamReplayLog
       if (this.currentEpoch !== undefined) this.logger.warn(`replay log epoch is now ${epoch}`);
       this.currentEpoch = epoch;
       this.head = undefined;
+      this.recent.clear();
     }
     for (const exchange of this.readers.keys()) {
       await this.declareExchange(exchange);
@@ -297,7 +343,9 @@ export class StreamReplayLog
   private deliver(channel: Channel, message: ConsumeMessage, epoch: string): void {
     const offset = offsetOf(message);
     if (offset !== undefined && (this.head === undefined || offset > this.head)) {
-      this.ingestEntry(message, offset, epoch);
+      const entry = this.entryOf(message, offset, epoch);
+      this.ingestEntry(entry);
+      this.recent.push(entry);
       this.head = offset;
       this.lastLiveAt = Date.now();
     }
@@ -305,28 +353,23 @@ export class StreamReplayLog
     this.consumer.acknowledge(channel, message);
   }
 
-  private ingestEntry(message: ConsumeMessage, offset: number, epoch: string): void {
-    const readers = this.readers.get(message.fields.exchange);
-    if (!readers) return;
-    const body = deserializeKazooMessage(message.content, message, this.env.AMQP_MAX_MESSAGE_BYTES);
-    if (body instanceof OversizeMessage) {
+  private ingestEntry({ readers, message, delivery, position }: LogEntry): void {
+    if (readers.length === 0) return;
+    const where = `${delivery.exchange}::${delivery.routingKey}`;
+    if (message instanceof OversizeMessage) {
       this.stats.oversize++;
       this.stats.countDropped('oversize', UNKNOWN_FAMILY);
-      this.logger.warn(
-        `dropped oversize message ${message.fields.exchange}::${message.fields.routingKey}: ${body.reason}`,
-      );
+      this.logger.warn(`dropped oversize message ${where}: ${message.reason}`);
       return;
     }
     try {
-      this.ingress.ingest(readers, body, deliveryOf(message), formatPosition(epoch, offset));
+      this.ingress.ingest(readers, message, delivery, position);
     } catch (error) {
       if (error instanceof MalformedEventError) {
         this.logger.warn(`dropped unreadable message ${error.message}`);
         return;
       }
-      this.logger.error(
-        `delivering ${message.fields.exchange}::${message.fields.routingKey} failed: ${messageOf(error)}`,
-      );
+      this.logger.error(`delivering ${where} failed: ${messageOf(error)}`);
     }
   }
 

@@ -320,6 +320,17 @@ export class Environment {
   @Max(1_000_000)
   REPLAY_MAX_WAITING: number = 10000;
 
+  /**
+   * Newest replay log entries each node keeps in memory, as live delivery read them: a resume
+   * after a short gap reads them there rather than from the broker. 0 reads every replay from
+   * the stream.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  REPLAY_MEMORY_ENTRIES: number = 10000;
+
   /** Unacknowledged log entries one replay may have in flight (its read rate's cap). */
   @Transform(toInt)
   @IsInt()

@@ -164,6 +164,14 @@ export class MetricsRegistry {
       },
     });
     new Counter({
+      name: 'blackhole_replay_memory_entries_total',
+      help: "Replay log entries read from the node's memory of the newest ones (REPLAY_MEMORY_ENTRIES) rather than from the broker.",
+      registers,
+      collect() {
+        mirror(this, [{ labels: {}, value: events.replayMemoryEntries }]);
+      },
+    });
+    new Counter({
       name: 'blackhole_replay_reads_total',
       help: 'Reads of the replay log started; each serves every resume it can.',
       registers,

@@ -271,6 +271,9 @@ describe('replay: a reconnect storm', () => {
     expect(reads).toBeGreaterThanOrEqual(1);
     expect(reads).toBeLessThanOrEqual(resumes / 4);
     expect(entriesRead).toBeLessThanOrEqual((resumes / 4) * (missedPerClient + DURING + 10));
+    // The node read the whole gap live: every replayed entry came from its memory, none from
+    // the broker.
+    expect(delta('blackhole_replay_memory_entries_total')).toBe(entriesRead);
     process.stdout.write(
       `storm: ${resumes} resumes, ${reads} reads of the log, ${entriesRead} entries read ` +
         `(one read per client would be about ${resumes * missedPerClient})\n`,

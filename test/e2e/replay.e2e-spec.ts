@@ -169,6 +169,8 @@ describe('replay: nothing missed across a reconnect', () => {
       AMQP_URL: amqpUrlVia(gate.port),
       // A resume that waits on the log has subscribed: the deadline must not close it.
       AUTH_DEADLINE_S: '1',
+      // Replays read the stream, not the node's memory of what it read live.
+      REPLAY_MEMORY_ENTRIES: '0',
       ...REPLAY_ENV,
     });
     try {

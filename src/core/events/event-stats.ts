@@ -46,6 +46,8 @@ export class EventStats {
   replayedEvents = 0;
   /** Log entries the node's replay reads visited, matched or not: the cost of replays. */
   replayReadEntries = 0;
+  /** Of those, entries read from the node's memory of the newest ones, not from the broker. */
+  replayMemoryEntries = 0;
   /** Reads of the replay log started; each serves every resume it can. */
   replayReads = 0;
   /** Resumes refused with `replay_busy`. */
