@@ -2,7 +2,7 @@ import { Clock } from '../clock';
 import { ReplayBusyError } from '../errors';
 import { isKazooMessage, outboundEvent } from '../events/event-ingress';
 import { EventStats } from '../events/event-stats';
-import { ALL_ACCOUNTS } from '../families/event-family';
+import { ALL_ACCOUNTS, type FamilyEvent, type KazooMessage } from '../families/event-family';
 import type { EventMatch, Session, Subscription } from '../session';
 import { SubscriptionRegistry } from '../subscriptions/subscription.registry';
 import { topicWordsMatch } from '../topics/topic-matcher';
@@ -97,6 +97,7 @@ export class ReplayReads {
   /** Resumes still subscribing that will wait: counted against `maxWaiting`. */
   private arriving = 0;
   private startScheduled = false;
+  private readonly descriptions = new WeakMap<LogEntry, (FamilyEvent | undefined)[]>();
 
   constructor(
     private readonly log: ReplayLog,
@@ -324,8 +325,8 @@ export class ReplayReads {
   private deliver(read: LogRead, entry: LogEntry): void {
     if (read.started.size === 0 || !isKazooMessage(entry.message)) return;
     let matchesOf: Map<Member, EventMatch[]> | undefined;
-    for (const reader of entry.readers) {
-      const described = reader.describe(entry.message, entry.delivery);
+    for (const [index, reader] of entry.readers.entries()) {
+      const described = this.describedOf(entry, entry.message, index);
       const accountId = described?.accountId;
       if (!described || !accountId) continue;
       const accounts = accountId === ALL_ACCOUNTS ? [accountId] : [accountId, ALL_ACCOUNTS];
@@ -359,6 +360,23 @@ export class ReplayReads {
       member.session.liveHold?.replay(matches);
       this.stats.replayedEvents++;
     }
+  }
+
+  /**
+   * The reader's description of the entry, made once per entry: entries from the node's memory
+   * are the same objects for every read, so a storm describes each one once, not once per read.
+   */
+  private describedOf(
+    entry: LogEntry,
+    message: KazooMessage,
+    index: number,
+  ): FamilyEvent | undefined {
+    let described = this.descriptions.get(entry);
+    if (!described) {
+      described = entry.readers.map((reader) => reader.describe(message, entry.delivery));
+      this.descriptions.set(entry, described);
+    }
+    return described[index];
   }
 
   /** The member's session still holds one of the subscriptions it resumed with. */
