@@ -255,10 +255,15 @@ function connectKazooWs(group, index, url, subscribe) {
 }
 
 function watch(ws, group, index, reject) {
-  ws.on('error', (error) => reject(error));
-  ws.on('close', (code) => {
-    reject(new Error(`closed (${code}) while connecting`));
-    if (!group.closing) fail(`${group.name} client ${index} was closed (${code})`);
+  let cause = '';
+  ws.on('error', (error) => {
+    cause = `: ${error.message}`;
+    reject(error);
+  });
+  ws.on('close', (code, reason) => {
+    cause ||= reason.length > 0 ? `: ${reason.toString('utf8')}` : '';
+    reject(new Error(`closed (${code}${cause}) while connecting`));
+    if (!group.closing) fail(`${group.name} client ${index} was closed (${code}${cause})`);
   });
 }
 
@@ -353,8 +358,8 @@ function resumeSio(group, index, url, backoffMs) {
   });
 }
 
-async function leave({ group: name }) {
-  const group = groups.get(name);
+/** Hangs up every client of the group and waits until each connection is closed. */
+async function hangUp(group, what) {
   group.closing = true;
   await withTimeout(
     Promise.all(
@@ -365,8 +370,13 @@ async function leave({ group: name }) {
         return closed;
       }),
     ),
-    `${name} clients to hang up`,
+    what,
   );
+}
+
+async function leave({ group: name }) {
+  const group = groups.get(name);
+  await hangUp(group, `${name} clients to hang up`);
   group.closing = false;
   return { withoutPosition: group.clients.filter((c) => c.position === undefined).length };
 }
@@ -451,18 +461,7 @@ function expect({ group: name, prefix, n }) {
 async function close({ group: name }) {
   const group = groups.get(name);
   if (!group) return;
-  group.closing = true;
-  await withTimeout(
-    Promise.all(
-      group.sockets.map((ws) => {
-        if (ws.readyState === WebSocket.CLOSED) return undefined;
-        const closed = new Promise((resolve) => ws.once('close', resolve));
-        ws.close();
-        return closed;
-      }),
-    ),
-    `${name} clients to close`,
-  );
+  await hangUp(group, `${name} clients to close`);
   groups.delete(name);
 }
 

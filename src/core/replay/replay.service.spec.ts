@@ -102,6 +102,18 @@ class RecordingSession implements Session {
   }
 }
 
+/** Subscribes every binding at once into `registry`, as the real service does once authorized. */
+function subscriptionsInto(registry: SubscriptionRegistry): SubscriptionService {
+  return {
+    subscribe: (target: Session, command: { accountId?: string; bindings: readonly string[] }) => {
+      for (const binding of command.bindings) {
+        registry.add(target, command.accountId!, 'call', { binding, pattern: '*' }, []);
+      }
+      return Promise.resolve([...command.bindings]);
+    },
+  } as unknown as SubscriptionService;
+}
+
 describe('ReplayService', () => {
   let log: FakeLog;
   let registry: SubscriptionRegistry;
@@ -138,17 +150,7 @@ describe('ReplayService', () => {
     log = new FakeLog();
     registry = new SubscriptionRegistry();
     session = new RecordingSession();
-    const subscriptions = {
-      subscribe: (
-        target: Session,
-        command: { accountId?: string; bindings: readonly string[] },
-      ) => {
-        for (const binding of command.bindings) {
-          registry.add(target, command.accountId!, 'call', { binding, pattern: '*' }, []);
-        }
-        return Promise.resolve([...command.bindings]);
-      },
-    } as unknown as SubscriptionService;
+    const subscriptions = subscriptionsInto(registry);
     service = new ReplayService(
       subscriptions,
       registry,
@@ -254,17 +256,7 @@ describe('ReplayService: resumes share reads of the log', () => {
   });
 
   const serviceOf = (concurrency: number, maxWaiting = 10_000): ReplayService => {
-    const subscriptions = {
-      subscribe: (
-        target: Session,
-        command: { accountId?: string; bindings: readonly string[] },
-      ) => {
-        for (const binding of command.bindings) {
-          registry.add(target, command.accountId!, 'call', { binding, pattern: '*' }, []);
-        }
-        return Promise.resolve([...command.bindings]);
-      },
-    } as unknown as SubscriptionService;
+    const subscriptions = subscriptionsInto(registry);
     return new ReplayService(
       subscriptions,
       registry,
