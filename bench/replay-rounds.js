@@ -29,7 +29,10 @@ const ROUND_TIMEOUT_MS = 60000;
 
 async function startReplayGateway(name, crossbarUrl, amqpUrl, env) {
   const port = await S.freePort();
-  const entry = S.startNode(name, [path.join(ROOT, 'dist', 'main.js')], {
+  // BENCH_CPU_PROF_DIR: each replay gateway writes a V8 CPU profile there when it stops.
+  const profileDir = process.env.BENCH_CPU_PROF_DIR;
+  const profiling = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  const entry = S.startNode(name, [...profiling, path.join(ROOT, 'dist', 'main.js')], {
     cwd: ROOT,
     env: {
       ...process.env,

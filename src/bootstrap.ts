@@ -51,7 +51,14 @@ export async function startGateway(
   // The console page and the browser clients it and Kazoo 3.x's example page load, served locally.
   app.useStaticAssets(PUBLIC_DIR, { index: 'index.html', maxAge: '1h' });
   app.useStaticAssets(SOCKET_IO_CLIENT_DIR, { prefix: '/vendor/socket.io-4/', maxAge: '1h' });
-  await app.listen(environment.PORT, environment.HOST);
+  // Nest hands extra arguments on to Node's `server.listen(port, host, backlog)` (the Express
+  // adapter spreads them); only its types stop at the host.
+  const listen = app.listen.bind(app) as unknown as (
+    port: number,
+    host: string,
+    backlog: number,
+  ) => Promise<unknown>;
+  await listen(environment.PORT, environment.HOST, environment.LISTEN_BACKLOG);
   return app;
 }
 

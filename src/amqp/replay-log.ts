@@ -39,6 +39,12 @@ export const LOG_IDLE_MS = 250;
  */
 export const LOG_PATIENCE_MS = 30_000;
 
+/** What one part of a read got: the last offset, and where the next part starts, if any. */
+interface ReadPart {
+  readonly last?: number;
+  readonly next?: number;
+}
+
 /** Entries a read from memory visits between two turns of the event loop. */
 const RECENT_BATCH = 500;
 
@@ -177,44 +183,54 @@ export class StreamReplayLog
     }
   }
 
+  /**
+   * From memory where it holds the entries, else from the stream until the stream reaches what
+   * memory holds: a storm's reads ask the broker only for what is older than the node's memory.
+   */
   async read(from: number, visit: (entry: LogEntry) => boolean): Promise<number | undefined> {
-    const first = this.recent.first;
-    if (first !== undefined && from >= first) return this.readRecent(from, visit);
-    return this.readStream(from, visit);
+    let last: number | undefined;
+    for (let next: number | undefined = from; next !== undefined;) {
+      const first = this.recent.first;
+      const part: ReadPart =
+        first !== undefined && next >= first
+          ? await this.readRecent(next, visit)
+          : await this.readStream(next, visit);
+      last = part.last ?? last;
+      next = part.next;
+    }
+    return last;
   }
 
   /**
    * Reads what live delivery handed over from memory, yielding to the event loop now and then
-   * so live delivery goes on meanwhile; what is evicted before the read gets to it comes from
-   * the stream. Ends at the newest entry: the live head.
+   * so live delivery goes on meanwhile. Ends at the newest entry (the live head), or where the
+   * next one was evicted before the read got to it (`next`: the stream has it).
    */
-  private async readRecent(
-    from: number,
-    visit: (entry: LogEntry) => boolean,
-  ): Promise<number | undefined> {
+  private async readRecent(from: number, visit: (entry: LogEntry) => boolean): Promise<ReadPart> {
     let last: number | undefined;
     for (let offset = from; ; offset++) {
       const entry = this.recent.at(offset);
       if (!entry) {
         const first = this.recent.first;
-        if (first === undefined || offset >= first) return last;
-        return (await this.readStream(offset, visit)) ?? last;
+        return first === undefined || offset >= first ? { last } : { last, next: offset };
       }
       this.stats.replayMemoryEntries++;
       last = offset;
-      if (!visit(entry)) return last;
+      if (!visit(entry)) return { last };
       if ((offset - from + 1) % RECENT_BATCH === 0) {
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
     }
   }
 
-  private async readStream(
-    from: number,
-    visit: (entry: LogEntry) => boolean,
-  ): Promise<number | undefined> {
+  /**
+   * Reads the stream from `from` until `visit` is done, the log goes quiet, or the stream
+   * reaches what memory holds (`next`: the rest comes from there).
+   */
+  private async readStream(from: number, visit: (entry: LogEntry) => boolean): Promise<ReadPart> {
     const epoch = this.currentEpoch;
-    if (epoch === undefined) return undefined;
+    if (epoch === undefined) return {};
+    let handOver: number | undefined;
     let last: number | undefined;
     const channel = await this.broker.openChannel('replay read');
     try {
@@ -276,6 +292,11 @@ export class StreamReplayLog
               if (offset !== undefined && offset > seen) seen = offset;
               // A stream may start a read at the beginning of the chunk holding `from`.
               if (offset === undefined || offset < from) return;
+              const first = this.recent.first;
+              if (first !== undefined && offset >= first) {
+                handOver = offset;
+                return finish();
+              }
               last = offset;
               if (!visit(this.entryOf(message, offset, epoch))) finish();
             },
@@ -290,7 +311,7 @@ export class StreamReplayLog
     } finally {
       await closeQuietly(channel);
     }
-    return last;
+    return { last, next: handOver };
   }
 
   /**

@@ -96,6 +96,17 @@ export class Environment {
   @Matches(/^[0-9A-Za-z.:[\]-]+$/, { message: 'HOST must be a host name or an IP address' })
   HOST: string = '0.0.0.0';
 
+  /**
+   * Connections the kernel may hold for the node before it accepts them (the kernel caps it at
+   * `net.core.somaxconn`). Node's 511 overflows when thousands of clients reconnect at once,
+   * and an overflowing queue drops or resets their handshakes.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  LISTEN_BACKLOG: number = 4096;
+
   @IsUrl(
     { protocols: ['amqp', 'amqps'], require_tld: false, require_protocol: true },
     { message: 'AMQP_URL must be an amqp:// or amqps:// URL' },
@@ -311,7 +322,7 @@ export class Environment {
   @IsInt()
   @Min(1)
   @Max(1000)
-  REPLAY_CONCURRENCY: number = 16;
+  REPLAY_CONCURRENCY: number = 4;
 
   /** Resumes that may wait for a read of the replay log; past it a resume gets `replay_busy`. */
   @Transform(toInt)
@@ -329,7 +340,7 @@ export class Environment {
   @IsInt()
   @Min(0)
   @Max(1_000_000)
-  REPLAY_MEMORY_ENTRIES: number = 10000;
+  REPLAY_MEMORY_ENTRIES: number = 50000;
 
   /** Unacknowledged log entries one replay may have in flight (its read rate's cap). */
   @Transform(toInt)
