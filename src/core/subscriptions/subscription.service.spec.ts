@@ -286,6 +286,21 @@ describe('SubscriptionService', () => {
       expect(registry.subscriptionCount).toBe(0);
     });
 
+    it('tells the session it is authorized only once a subscribe succeeds', async () => {
+      let authorized = 0;
+      const watched: Session = { ...newSession('s-deadline'), authorized: () => authorized++ };
+      authorizer.refusals.set(ACCOUNT_B, new AccountForbiddenError());
+      await rejectionOf(
+        service.subscribe(watched, { token: TOKEN, accountId: ACCOUNT_B, bindings: [CREATE] }),
+      );
+      await rejectionOf(
+        service.subscribe(watched, { token: TOKEN, accountId: ACCOUNT_A, bindings: ['nope.x'] }),
+      );
+      expect(authorized).toBe(0);
+      await service.subscribe(watched, { token: TOKEN, accountId: ACCOUNT_A, bindings: [CREATE] });
+      expect(authorized).toBe(1);
+    });
+
     it('subscribes nothing when the authorizer refuses', async () => {
       authorizer.refusals.set(ACCOUNT_B, new AccountForbiddenError());
       const error = await rejectionOf(
