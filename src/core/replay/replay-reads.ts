@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { Clock } from '../clock';
 import { ReplayBusyError } from '../errors';
 import { isKazooMessage, outboundEvent } from '../events/event-ingress';
@@ -13,6 +14,9 @@ import type { LogEntry, ReplayLog, ReplaySettings } from './ports';
  * for the log's quiet moment): a loaded broker can be silent for one or two.
  */
 const MAX_QUIET_PASSES = 10;
+
+/** Least time between two reads started while resumes keep arriving (a reconnect storm). */
+const GATHER_MS = 50;
 
 /** A resuming session, as a read of the log serves it. */
 export interface ReplayRequest {
@@ -97,6 +101,7 @@ export class ReplayReads {
   /** Resumes still subscribing that will wait: counted against `maxWaiting`. */
   private arriving = 0;
   private startScheduled = false;
+  private lastStartAt = -Infinity;
   private readonly descriptions = new WeakMap<LogEntry, (FamilyEvent | undefined)[]>();
 
   constructor(
@@ -201,10 +206,16 @@ export class ReplayReads {
   private scheduleStart(): void {
     if (this.startScheduled) return;
     this.startScheduled = true;
-    setImmediate(() => {
+    const start = (): void => {
       this.startScheduled = false;
       this.startWaiting();
-    });
+    };
+    // Within `GATHER_MS` of the last read started (a storm), the next one waits out the rest:
+    // reads from memory end in milliseconds, and started at once they would each serve the
+    // one or two resumes that arrived meanwhile. A lone resume starts at once.
+    const wait = this.lastStartAt + GATHER_MS - performance.now();
+    if (wait > 0) setTimeout(start, wait);
+    else setImmediate(start);
   }
 
   /** Every waiting resume starts one read together, while slots are free. */
@@ -219,6 +230,7 @@ export class ReplayReads {
       if (members.length === 0) break;
       // The farthest first, as `join` keeps them (one sort, not a thousand inserts).
       members.sort((a, b) => b.next - a.next);
+      this.lastStartAt = performance.now();
       const read = new LogRead(members[members.length - 1].next, this.registry.removals);
       this.reads.add(read);
       this.stats.replayReads++;
@@ -325,12 +337,14 @@ export class ReplayReads {
   private deliver(read: LogRead, entry: LogEntry): void {
     if (read.started.size === 0 || !isKazooMessage(entry.message)) return;
     let matchesOf: Map<Member, EventMatch[]> | undefined;
-    for (const [index, reader] of entry.readers.entries()) {
+    for (let index = 0; index < entry.readers.length; index++) {
+      const reader = entry.readers[index];
       const described = this.describedOf(entry, entry.message, index);
       const accountId = described?.accountId;
       if (!described || !accountId) continue;
+      // Most entries are of accounts nobody in the read resumes: skipped before any allocation.
+      if (!read.started.has(accountId) && !read.started.has(ALL_ACCOUNTS)) continue;
       const accounts = accountId === ALL_ACCOUNTS ? [accountId] : [accountId, ALL_ACCOUNTS];
-      if (!accounts.some((account) => read.started.has(account))) continue;
       const event = outboundEvent(
         reader.family,
         accountId,
