@@ -321,6 +321,30 @@ describe('ReplayService: resumes share reads of the log', () => {
     expect(stats.replayReads).toBe(log.reads.length);
   });
 
+  it('resumes trickling in while reads end at once (from memory) share reads, not one each', async () => {
+    const accounts = ['a0', 'a1'];
+    fill(200, accounts);
+    const service = serviceOf(4);
+    const members = Array.from({ length: 20 }, (_, i) => ({
+      session: new RecordingSession(`s${i}`),
+      account: accounts[i % 2],
+      offset: i,
+    }));
+    // One every 5 ms: each read is over before the next resume arrives.
+    const results: ReturnType<ReplayService['resume']>[] = [];
+    for (const m of members) {
+      results.push(resumeAs(service, m.session, m.account, m.offset));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect((await Promise.all(results)).every((result) => result.recovered)).toBe(true);
+    const wrong = members.filter(
+      (m) => m.session.sent.join() !== missed(m.account, m.offset).join(),
+    );
+    expect(wrong.map((m) => m.session.id)).toEqual([]);
+    // About one read per 50 ms of arrivals (100 ms here), not twenty.
+    expect(log.reads.length).toBeLessThanOrEqual(5);
+  });
+
   it('a resume arriving mid-read joins it when its position is ahead, and gets everything after it', async () => {
     fill(400, ['a', 'b']);
     log.paced = true;
