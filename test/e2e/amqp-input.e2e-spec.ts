@@ -4,7 +4,6 @@ import { EventClient } from '../support/clients';
 import { FakeCrossbar } from '../support/fake-crossbar';
 import { callEvent } from '../support/kazoo-events';
 import { startTestGateway, type TestGateway } from '../support/start-app';
-import { waitUntil } from '../support/wait';
 
 const CALLEVT = 'callevt';
 
@@ -33,9 +32,7 @@ describe('what Kazoo publishes, good and bad', () => {
     other = crossbar.addAccount();
     gateway = await startTestGateway({ CROSSBAR_URL: crossbar.url });
     publisher = await KazooPublisher.connect();
-    await waitUntil('the gateway to consume', async () =>
-      (await gateway.health()).status === 200 ? true : undefined,
-    );
+    await gateway.consuming();
     client = await EventClient.connect('v4', gateway.url);
     bystander = await EventClient.connect('v4', gateway.url);
     for (const [socket, accountId] of [

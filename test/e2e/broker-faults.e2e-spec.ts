@@ -69,9 +69,7 @@ async function scenario(
   });
   const publisher = await KazooPublisher.connect(node.url(vhost));
   const clients: EventClient[] = [];
-  await waitUntil('the gateway to consume', async () =>
-    (await gateway.health()).status === 200 ? true : undefined,
-  );
+  await gateway.consuming();
   return {
     vhost,
     gateway,

@@ -32,9 +32,7 @@ describe('a broker connection that drops and comes back at once', () => {
       // 100 ms whatever the cap is.
       AMQP_RECONNECT_S: '10',
     });
-    await waitUntil('the gateway to consume', async () =>
-      (await gateway.health()).status === 200 ? true : undefined,
-    );
+    await gateway.consuming();
   });
 
   afterAll(async () => {
@@ -121,9 +119,7 @@ describe('a broker connection that drops and comes back at once', () => {
     // A second application in this process (tests, or an embedder's): golevelup's module used
     // to close every connection of the process when any application shut down.
     const other = await startTestGateway({ CROSSBAR_URL: crossbar.url, AMQP_URL: node.url() });
-    await waitUntil('the other node to consume', async () =>
-      (await other.health()).status === 200 ? true : undefined,
-    );
+    await other.consuming();
     await other.close();
 
     const a = await tenant();

@@ -5,7 +5,6 @@ import { callEvent } from '../support/kazoo-events';
 import { parsePrometheusText, sampleValue } from '../support/prometheus-text';
 import { Stack } from '../support/stack';
 import { startTestGateway, type TestGateway } from '../support/start-app';
-import { waitUntil } from '../support/wait';
 import { KazooWsClient, type KazooFrame } from '../support/ws-client';
 
 type Json = Record<string, unknown>;
@@ -60,9 +59,7 @@ describe('replay: a reconnect storm', () => {
       REPLAY_CONCURRENCY: '2',
       METRICS_TOKEN,
     });
-    await waitUntil('the storm node to consume', async () =>
-      (await stormNode.health()).status === 200 ? true : undefined,
-    );
+    await stormNode.consuming();
   });
 
   afterAll(async () => {

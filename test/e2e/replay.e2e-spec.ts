@@ -8,7 +8,6 @@ import { Stack } from '../support/stack';
 import { startTestGateway, type TestGateway } from '../support/start-app';
 import { TcpGate } from '../support/tcp-gate';
 import { parsePrometheusText, sampleValue } from '../support/prometheus-text';
-import { waitUntil } from '../support/wait';
 import { KazooWsClient, type KazooFrame } from '../support/ws-client';
 
 type Json = Record<string, unknown>;
@@ -39,9 +38,7 @@ describe('replay: nothing missed across a reconnect', () => {
       undefined,
       clock,
     );
-    await waitUntil('the second node to consume', async () =>
-      (await second.health()).status === 200 ? true : undefined,
-    );
+    await second.consuming();
   });
 
   afterEach(() => {
@@ -175,9 +172,7 @@ describe('replay: nothing missed across a reconnect', () => {
       ...REPLAY_ENV,
     });
     try {
-      await waitUntil('the gated node to consume', async () =>
-        (await slow.health()).status === 200 ? true : undefined,
-      );
+      await slow.consuming();
       const mine = stack.account();
       const first = await EventClient.connect('v4', slow.url);
       clientsOfSecond.push(first);
@@ -228,9 +223,7 @@ describe('replay: nothing missed across a reconnect', () => {
       REPLAY_MEMORY_ENTRIES: '100',
     });
     try {
-      await waitUntil('the node to consume', async () =>
-        (await small.health()).status === 200 ? true : undefined,
-      );
+      await small.consuming();
       const mine = stack.account();
       const other = stack.account();
       const first = await EventClient.connect('v4', small.url);

@@ -23,9 +23,7 @@ describe('RabbitMQ restart', () => {
       AMQP_URL: node.url(),
       AMQP_RECONNECT_S: '1',
     });
-    await waitUntil('the gateway to consume', async () =>
-      (await gateway.health()).status === 200 ? true : undefined,
-    );
+    await gateway.consuming();
   });
 
   afterAll(async () => {

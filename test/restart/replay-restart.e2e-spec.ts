@@ -26,9 +26,7 @@ describe('replay log across a RabbitMQ restart', () => {
       AMQP_RECONNECT_S: '1',
       REPLAY_WINDOW_S: '120',
     });
-    await waitUntil('the gateway to consume', async () =>
-      (await gateway.health()).status === 200 ? true : undefined,
-    );
+    await gateway.consuming();
   });
 
   afterAll(async () => {

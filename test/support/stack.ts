@@ -4,7 +4,6 @@ import { KazooPublisher } from './amqp';
 import { EventClient, type ClientVersion, type ConnectOptions } from './clients';
 import { FakeCrossbar } from './fake-crossbar';
 import { startTestGateway, type TestGateway } from './start-app';
-import { waitUntil } from './wait';
 import { KazooWsClient } from './ws-client';
 
 export interface StackOptions {
@@ -34,9 +33,7 @@ export class Stack {
       options.clock,
     );
     const publisher = await KazooPublisher.connect();
-    await waitUntil('the gateway to consume', async () =>
-      (await gateway.health()).status === 200 ? true : undefined,
-    );
+    await gateway.consuming();
     return new Stack(crossbar, gateway, publisher);
   }
 

@@ -10,6 +10,7 @@ import { NodeIdentity } from '../../src/config/node-identity';
 import type { Clock } from '../../src/core/clock';
 import type { HealthBody } from '../../src/http/health.controller';
 import { AMQP_URL } from './amqp';
+import { waitUntil } from './wait';
 import { httpRequest } from './http-request';
 import { releaseReplayLog, replayLogDefaults } from './replay-log-mode';
 
@@ -23,6 +24,8 @@ export interface TestGateway {
   readonly queuePrefix: string;
   readonly binder: QueueBinder;
   health(): Promise<{ status: number; body: HealthBody }>;
+  /** Resolves once `/health` answers 200: the node consumes every exchange (or the log). */
+  consuming(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -55,15 +58,21 @@ export async function startTestGateway(
       ? readFileSync(environment.TLS_CERT_FILE, 'utf8')
       : undefined;
   const node = app.get(NodeIdentity);
+  const health = async (): Promise<{ status: number; body: HealthBody }> => {
+    const response = await httpRequest(`${url}/health`, { ca });
+    return { status: response.status, body: JSON.parse(response.body) as never };
+  };
   return {
     app,
     url,
     ca,
     queuePrefix: `blackhole.${node.id}.`,
     binder: app.get(QueueBinder),
-    async health() {
-      const response = await httpRequest(`${url}/health`, { ca });
-      return { status: response.status, body: JSON.parse(response.body) as never };
+    health,
+    async consuming() {
+      await waitUntil('the gateway to consume', async () =>
+        (await health()).status === 200 ? true : undefined,
+      );
     },
     async close() {
       try {
