@@ -1,6 +1,6 @@
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { KazooPublisher } from '../support/amqp';
-import { EventClient } from '../support/clients';
+import { EventClient, PollingClient } from '../support/clients';
 import { FakeCrossbar } from '../support/fake-crossbar';
 import { GatewayBuild, GatewayProcess } from '../support/gateway-process';
 import { callEvent } from '../support/kazoo-events';
@@ -150,6 +150,24 @@ describe('stopping a gateway process (SIGTERM, SIGINT)', () => {
     expect(await gateway.exited).toEqual({ code: 0, signal: null });
     expect(gateway.output).toMatch(/SIGINT: stopping/);
     expect(gateway.output).not.toMatch(STACK_LINE);
+  });
+
+  it('answers a socket.io long-poll that was between two polls with a close packet, not a lost session', async () => {
+    const gateway = await start();
+    const a = crossbar.addAccount();
+    const polling = await PollingClient.connect(gateway.url);
+    expect((await polling.subscribe(crossbar.issueToken(a), a, BINDING)).status).toBe('success');
+
+    // No GET is waiting on the server when the stop begins: the client is between two polls.
+    gateway.signal('SIGTERM');
+    await waitUntil('the node to say goodbye', () =>
+      /closing 1 client connections/.test(gateway.output) ? true : undefined,
+    );
+    // Its next poll is told the transport closes (socket.io-client: `transport close`, and it
+    // reconnects), instead of finding its session already gone (`transport error`).
+    expect(await polling.poll()).toContain('1');
+    expect(await gateway.exited).toEqual({ code: 0, signal: null });
+    expect(gateway.output).not.toMatch(/cutting them/);
   });
 
   it('keeps running on SIGHUP, which reloads the TLS certificate when there is one', async () => {

@@ -24,6 +24,11 @@ import {
 } from './socket-io.session';
 import { connectionLog } from '../../logging/log-record';
 
+/** engine.io's open connections by id: public at run time, `protected` in its typings. */
+interface EngineClients {
+  readonly clients: Readonly<Record<string, { close(): void }>>;
+}
+
 interface SessionData {
   session?: SocketIoSession;
 }
@@ -96,12 +101,17 @@ export class SocketIoGateway
   }
 
   /**
-   * Closes every Engine.IO connection, as socket.io's own `close()` does: clients see `disconnect`
-   * with `transport close` and reconnect by themselves. A socket.io disconnect packet would read
-   * `io server disconnect` to them, after which socket.io clients never reconnect on their own.
+   * Closes every Engine.IO connection so that clients see `disconnect` with `transport close` and
+   * reconnect by themselves. A socket.io disconnect packet would read `io server disconnect` to
+   * them, after which socket.io clients never reconnect on their own. Unlike `engine.close()`,
+   * which discards the transport, an orderly close also reaches a long-polling client that is
+   * between two polls: its next poll is answered with the close packet, where a discarded session
+   * would answer it with an unknown session (`transport error` to the client).
    */
   sayGoodbye(): void {
-    this.server?.engine.close();
+    if (!this.server) return;
+    const { clients } = this.server.engine as unknown as EngineClients;
+    for (const connection of Object.values(clients)) connection.close();
   }
 
   openConnections(): number {
