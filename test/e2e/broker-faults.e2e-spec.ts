@@ -149,9 +149,13 @@ describe('an exchange declared with other flags before the gateway starts', () =
   afterAll(() => s.close());
 
   it('is used as it is: subscriptions bind, events flow, /health says how the exchange is used', async () => {
-    expect(await s.exchange('callevt')).toEqual(
-      expect.objectContaining({ consuming: true, declaration: 'existing' }),
-    );
+    // The node is healthy once it consumes; how the exchange is used is known a moment later,
+    // when its declaration (refused, then checked) has come back.
+    const callevt = await waitUntil('how callevt is used to be known', async () => {
+      const exchange = await s.exchange('callevt');
+      return exchange.declaration === undefined ? undefined : exchange;
+    });
+    expect(callevt).toEqual(expect.objectContaining({ consuming: true, declaration: 'existing' }));
     const a = await s.tenant();
     const b = await s.tenant();
     await subscribe(a, CREATE);
