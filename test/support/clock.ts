@@ -13,6 +13,10 @@ export class SettableClock extends Clock {
     this.current = new Date(iso);
   }
 
+  advance(ms: number): void {
+    this.current = new Date(this.current.getTime() + ms);
+  }
+
   override now(): Date {
     return new Date(this.current);
   }

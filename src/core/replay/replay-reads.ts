@@ -15,6 +15,13 @@ import type { LogEntry, ReplayLog, ReplaySettings } from './ports';
  */
 const MAX_QUIET_PASSES = 10;
 
+/**
+ * How long a read short of the live head may go without getting anything before it gives up,
+ * whatever the passes: a log that itself waits long for a busy broker (the stream waits 30 s)
+ * would otherwise hold a resume for ten such waits before telling the client to resynchronise.
+ */
+export const MAX_STALL_MS = 30_000;
+
 /** Least time between two reads started while resumes keep arriving (a reconnect storm). */
 const GATHER_MS = 50;
 
@@ -252,6 +259,7 @@ export class ReplayReads {
       );
       let from = read.from;
       let quietPasses = 0;
+      let progressAt = this.clock.now().getTime();
       let short = false;
       while (read.open && read.members.size > 0) {
         const got = await this.log.read(from, (entry) => this.visit(read, entry));
@@ -263,8 +271,10 @@ export class ReplayReads {
         // broker or an event loop busy with a storm looks just like that, and what is between
         // is in the log, so the read goes on from where it stopped. Passes that get nothing
         // again and again mean the log cannot give it (retention took it meanwhile, say).
+        const now = this.clock.now().getTime();
+        if (read.cursor >= from) progressAt = now;
         quietPasses = read.cursor < from ? quietPasses + 1 : 0;
-        if (quietPasses >= MAX_QUIET_PASSES) {
+        if (quietPasses >= MAX_QUIET_PASSES || now - progressAt >= MAX_STALL_MS) {
           short = true;
           break;
         }

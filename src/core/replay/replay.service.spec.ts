@@ -1,3 +1,4 @@
+import { SettableClock } from '../../../test/support/clock';
 import { Clock } from '../clock';
 import { BadRequestError, ReplayBusyError } from '../errors';
 import { EventStats } from '../events/event-stats';
@@ -8,6 +9,7 @@ import type { SubscriptionService } from '../subscriptions/subscription.service'
 import { LiveHold } from './live-hold';
 import { formatPosition } from './log-position';
 import type { LogEntry, ReplayLog } from './ports';
+import { MAX_STALL_MS } from './replay-reads';
 import { ReplayService } from './replay.service';
 
 const EPOCH = 'abcdef0123456789';
@@ -39,6 +41,9 @@ class FakeLog implements ReplayLog {
   paced = false;
   /** When set, a read gives at most this many entries, as a stream consumer that went quiet. */
   quietAfter: number | undefined;
+  /** A read that gets nothing moves this clock by `quietReadMs`: a log waiting for a busy broker. */
+  quietClock: SettableClock | undefined;
+  quietReadMs = 0;
 
   append(account: string, name: string): LogEntry {
     const offset = this.entries.length;
@@ -77,6 +82,7 @@ class FakeLog implements ReplayLog {
     } finally {
       this.running--;
     }
+    if (last === undefined) this.quietClock?.advance(this.quietReadMs);
     return last;
   }
 }
@@ -255,7 +261,11 @@ describe('ReplayService: resumes share reads of the log', () => {
     stats = new EventStats();
   });
 
-  const serviceOf = (concurrency: number, maxWaiting = 10_000): ReplayService => {
+  const serviceOf = (
+    concurrency: number,
+    maxWaiting = 10_000,
+    clock: Clock = new Clock(),
+  ): ReplayService => {
     const subscriptions = subscriptionsInto(registry);
     return new ReplayService(
       subscriptions,
@@ -263,7 +273,7 @@ describe('ReplayService: resumes share reads of the log', () => {
       log,
       { windowMs: 120_000, concurrency, maxWaiting },
       stats,
-      new Clock(),
+      clock,
     );
   };
 
@@ -458,6 +468,24 @@ describe('ReplayService: resumes share reads of the log', () => {
     expect(client.sent).toEqual(missed('a', 4));
     expect(log.reads).toEqual([5, ...Array<number>(10).fill(20)]);
     // Still subscribed live.
+    expect(registry.of(client)).toHaveLength(1);
+  });
+
+  it('a read whose log waits long for what it cannot get gives up after MAX_STALL_MS, not ten waits', async () => {
+    fill(20, ['a']);
+    log.head = 25;
+    // Each pass that gets nothing takes 12 s, as the stream waits for a stalled broker.
+    const clock = new SettableClock('2026-11-30T12:00:00Z');
+    log.quietClock = clock;
+    log.quietReadMs = 12_000;
+    const service = serviceOf(1, 10_000, clock);
+    const client = new RecordingSession('client');
+    const startedAt = clock.now().getTime();
+    expect((await resumeAs(service, client, 'a', 4)).recovered).toBe(false);
+    expect(client.sent).toEqual(missed('a', 4));
+    // Three empty passes (36 s) pass MAX_STALL_MS; ten would have held the client for 2 minutes.
+    expect(log.reads).toEqual([5, 20, 20, 20]);
+    expect(clock.now().getTime() - startedAt).toBeLessThan(MAX_STALL_MS + 12_000);
     expect(registry.of(client)).toHaveLength(1);
   });
 });
