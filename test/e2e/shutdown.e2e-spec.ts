@@ -38,6 +38,23 @@ function stubbornPeer(url: string): Promise<Socket> {
   });
 }
 
+/**
+ * A socket.io 0.9 long-polling session, handshaken and connected (`1::`), with no poll waiting
+ * on the server: answers the URL of its next poll.
+ */
+async function legacyPollBetweenPolls(url: string): Promise<() => string> {
+  const handshake = await (await fetch(`${url}/socket.io/1/?t=${Date.now()}`)).text();
+  const next = () => `${url}/socket.io/1/xhr-polling/${handshake.split(':')[0]}?t=${Date.now()}`;
+  expect(await (await fetch(next())).text()).toBe('1::');
+  return next;
+}
+
+function saidGoodbyeToOne(gateway: GatewayProcess): Promise<true> {
+  return waitUntil('the node to say goodbye', () =>
+    /closing 1 client connections/.test(gateway.output) ? true : undefined,
+  );
+}
+
 describe('stopping a gateway process (SIGTERM, SIGINT)', () => {
   let build: GatewayBuild;
   let crossbar: FakeCrossbar;
@@ -152,20 +169,30 @@ describe('stopping a gateway process (SIGTERM, SIGINT)', () => {
     expect(gateway.output).not.toMatch(STACK_LINE);
   });
 
-  it('answers a socket.io long-poll that was between two polls with a close packet, not a lost session', async () => {
+  it('answers a socket.io long-poll that was between two polls with the close packet', async () => {
     const gateway = await start();
     const a = crossbar.addAccount();
     const polling = await PollingClient.connect(gateway.url);
     expect((await polling.subscribe(crossbar.issueToken(a), a, BINDING)).status).toBe('success');
 
-    // No GET is waiting on the server when the stop begins: the client is between two polls.
+    // No GET is waiting on the server when the stop begins.
     gateway.signal('SIGTERM');
-    await waitUntil('the node to say goodbye', () =>
-      /closing 1 client connections/.test(gateway.output) ? true : undefined,
-    );
+    await saidGoodbyeToOne(gateway);
     // Its next poll is told the transport closes (socket.io-client: `transport close`, and it
     // reconnects), instead of finding its session already gone (`transport error`).
     expect(await polling.poll()).toContain('1');
+    expect(await gateway.exited).toEqual({ code: 0, signal: null });
+    expect(gateway.output).not.toMatch(/cutting them/);
+  });
+
+  it('tells a socket.io 0.9 long-poll that was between two polls to handshake again', async () => {
+    const gateway = await start();
+    const nextPoll = await legacyPollBetweenPolls(gateway.url);
+
+    gateway.signal('SIGTERM');
+    await saidGoodbyeToOne(gateway);
+    // The node still answers its next poll, with `7:::1+0` (advice: reconnect), not a refusal.
+    expect(await (await fetch(nextPoll())).text()).toBe('7:::1+0');
     expect(await gateway.exited).toEqual({ code: 0, signal: null });
     expect(gateway.output).not.toMatch(/cutting them/);
   });

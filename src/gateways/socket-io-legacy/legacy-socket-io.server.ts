@@ -52,6 +52,11 @@ export class LegacySocketIoServer
 {
   private readonly logger = new Logger(LegacySocketIoServer.name);
   private readonly sessions = new Map<string, LegacySession>();
+  /**
+   * Long-polling sessions told to go while the node stops, until their next poll has been told
+   * to handshake again: a client between two polls must find the node still answering.
+   */
+  private readonly departing = new Set<string>();
   private readonly websockets: WebSocketServer;
   private readonly origins: OriginPolicy;
   private timer: NodeJS.Timeout | undefined;
@@ -103,11 +108,14 @@ export class LegacySocketIoServer
 
   /** Ends every session's transport so that its client reconnects (`LegacySession.goAway`). */
   sayGoodbye(): void {
-    for (const session of [...this.sessions.values()]) session.goAway();
+    for (const session of [...this.sessions.values()]) {
+      if (session.transport === 'xhr-polling') this.departing.add(session.id);
+      session.goAway();
+    }
   }
 
   openConnections(): number {
-    return this.sessions.size;
+    return this.sessions.size + this.departing.size;
   }
 
   onApplicationShutdown(): void {
@@ -138,7 +146,10 @@ export class LegacySocketIoServer
     if (transport === undefined) return this.handshake(request, url, response);
     if (transport !== 'xhr-polling') return this.answer(response, 200, TRANSPORT_NOT_SUPPORTED);
     const session = sid === undefined ? undefined : this.sessions.get(sid);
-    if (!session) return this.answer(response, 200, NOT_HANDSHAKEN);
+    if (!session) {
+      if (sid !== undefined) this.departing.delete(sid);
+      return this.answer(response, 200, NOT_HANDSHAKEN);
+    }
     if (url.searchParams.has('disconnect')) {
       session.close();
       return this.answer(response, 200, DISCONNECT);
