@@ -52,7 +52,24 @@ export function deserializeKazooMessage(
   message: ConsumeMessage,
   maxBytes = DEFAULT_MAX_MESSAGE_BYTES,
 ): unknown {
-  if (content.length > maxBytes) return new OversizeMessage('raw', content.length, maxBytes);
+  return decodeKazooBody(content, message, maxBytes).value;
+}
+
+/** A decoded body, and the JSON bytes it was parsed from (0 when it was not parsed). */
+export interface DecodedBody {
+  readonly value: unknown;
+  readonly parsedBytes: number;
+}
+
+/** `deserializeKazooMessage`, telling also how many (inflated) bytes were parsed. */
+export function decodeKazooBody(
+  content: Buffer,
+  message: ConsumeMessage,
+  maxBytes = DEFAULT_MAX_MESSAGE_BYTES,
+): DecodedBody {
+  if (content.length > maxBytes) {
+    return { value: new OversizeMessage('raw', content.length, maxBytes), parsedBytes: 0 };
+  }
   let body: Buffer;
   try {
     body =
@@ -60,13 +77,16 @@ export function deserializeKazooMessage(
         ? gunzipSync(content, { maxOutputLength: maxBytes })
         : content;
   } catch (error) {
-    if (isOutputTooLarge(error)) return new OversizeMessage('inflated', content.length, maxBytes);
-    return new UnreadableMessage(error instanceof Error ? error.message : String(error));
+    const value = isOutputTooLarge(error)
+      ? new OversizeMessage('inflated', content.length, maxBytes)
+      : new UnreadableMessage(error instanceof Error ? error.message : String(error));
+    return { value, parsedBytes: 0 };
   }
   try {
-    return JSON.parse(body.toString('utf8'));
+    return { value: JSON.parse(body.toString('utf8')) as unknown, parsedBytes: body.length };
   } catch (error) {
-    return new UnreadableMessage(error instanceof Error ? error.message : String(error));
+    const reason = error instanceof Error ? error.message : String(error);
+    return { value: new UnreadableMessage(reason), parsedBytes: 0 };
   }
 }
 

@@ -18,8 +18,8 @@ import { BrokerConnection } from './broker-connection';
 import { PRECONDITION_FAILED, messageOf, refusalOf } from './broker-errors';
 import {
   OversizeMessage,
+  decodeKazooBody,
   deliveryOf,
-  deserializeKazooMessage,
   exchangeReadersOf,
 } from './family-subscription';
 import { KAZOO_EXCHANGE_OPTIONS } from './queue-binder';
@@ -104,7 +104,7 @@ export class StreamReplayLog
     private readonly env: Environment,
     private readonly stats: EventStats,
   ) {
-    this.recent = new RecentEntries(env.REPLAY_MEMORY_ENTRIES);
+    this.recent = new RecentEntries(env.REPLAY_MEMORY_ENTRIES, env.REPLAY_MEMORY_BYTES);
     this.consumer = new RecoverableConsumer(
       broker,
       {
@@ -320,16 +320,29 @@ export class StreamReplayLog
    * is no Kazoo message: replays skip it as live delivery drops it.
    */
   private entryOf(message: ConsumeMessage, offset: number, epoch: string): LogEntry {
+    return this.decodeEntry(message, offset, epoch).entry;
+  }
+
+  /** `entryOf`, with the bytes its message was parsed from: what holding it in memory costs. */
+  private decodeEntry(
+    message: ConsumeMessage,
+    offset: number,
+    epoch: string,
+  ): { entry: LogEntry; parsedBytes: number } {
     const readers = this.readers.get(message.fields.exchange) ?? [];
+    const { value, parsedBytes } =
+      readers.length === 0
+        ? { value: undefined, parsedBytes: 0 }
+        : decodeKazooBody(message.content, message, this.env.AMQP_MAX_MESSAGE_BYTES);
     return {
-      offset,
-      position: formatPosition(epoch, offset),
-      readers,
-      message:
-        readers.length === 0
-          ? undefined
-          : deserializeKazooMessage(message.content, message, this.env.AMQP_MAX_MESSAGE_BYTES),
-      delivery: deliveryOf(message),
+      entry: {
+        offset,
+        position: formatPosition(epoch, offset),
+        readers,
+        message: value,
+        delivery: deliveryOf(message),
+      },
+      parsedBytes,
     };
   }
 
@@ -343,6 +356,8 @@ export class StreamReplayLog
       this.currentEpoch = epoch;
       this.head = undefined;
       this.recent.clear();
+      this.stats.replayMemoryHeldEntries = 0;
+      this.stats.replayMemoryHeldBytes = 0;
     }
     for (const exchange of this.readers.keys()) {
       await this.declareExchange(exchange);
@@ -364,9 +379,11 @@ export class StreamReplayLog
   private deliver(channel: Channel, message: ConsumeMessage, epoch: string): void {
     const offset = offsetOf(message);
     if (offset !== undefined && (this.head === undefined || offset > this.head)) {
-      const entry = this.entryOf(message, offset, epoch);
+      const { entry, parsedBytes } = this.decodeEntry(message, offset, epoch);
       this.ingestEntry(entry);
-      this.recent.push(entry);
+      this.recent.push(entry, parsedBytes);
+      this.stats.replayMemoryHeldEntries = this.recent.size;
+      this.stats.replayMemoryHeldBytes = this.recent.bytes;
       this.head = offset;
       this.lastLiveAt = Date.now();
     }

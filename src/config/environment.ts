@@ -342,6 +342,17 @@ export class Environment {
   @Max(1_000_000)
   REPLAY_MEMORY_ENTRIES: number = 50000;
 
+  /**
+   * Bytes of JSON (inflated) the entries a node keeps in memory were parsed from, at most: with
+   * large events this binds before `REPLAY_MEMORY_ENTRIES` does, so memory stays bounded
+   * whatever Kazoo publishes. Parsed, they take about 1.1× that in heap.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(16 * 1024 * 1024 * 1024)
+  REPLAY_MEMORY_BYTES: number = 128 * 1024 * 1024;
+
   /** Unacknowledged log entries one replay may have in flight (its read rate's cap). */
   @Transform(toInt)
   @IsInt()

@@ -165,10 +165,26 @@ export class MetricsRegistry {
     });
     new Counter({
       name: 'blackhole_replay_memory_entries_total',
-      help: "Replay log entries read from the node's memory of the newest ones (REPLAY_MEMORY_ENTRIES) rather than from the broker.",
+      help: "Replay log entries read from the node's memory of the newest ones (REPLAY_MEMORY_ENTRIES, REPLAY_MEMORY_BYTES) rather than from the broker.",
       registers,
       collect() {
         mirror(this, [{ labels: {}, value: events.replayMemoryEntries }]);
+      },
+    });
+    new Gauge({
+      name: 'blackhole_replay_memory_held_entries',
+      help: "Replay log entries in the node's memory of the newest ones (at most REPLAY_MEMORY_ENTRIES).",
+      registers,
+      collect() {
+        this.set(events.replayMemoryHeldEntries);
+      },
+    });
+    new Gauge({
+      name: 'blackhole_replay_memory_held_bytes',
+      help: "Bytes of JSON the entries in the node's memory were parsed from (at most REPLAY_MEMORY_BYTES).",
+      registers,
+      collect() {
+        this.set(events.replayMemoryHeldBytes);
       },
     });
     new Counter({

@@ -3,6 +3,7 @@ import { EventClient, type ReceivedEvent } from '../support/clients';
 import { SettableClock } from '../support/clock';
 import { LOG_IDLE_MS } from '../../src/amqp/replay-log';
 import { amqpUrlVia, brokerAddress, deleteReplayLog } from '../support/amqp';
+import { newAccountId } from '../support/fake-crossbar';
 import { callEvent } from '../support/kazoo-events';
 import { Stack } from '../support/stack';
 import { startTestGateway, type TestGateway } from '../support/start-app';
@@ -216,79 +217,100 @@ describe('replay: nothing missed across a reconnect', () => {
     }
   }, 120000);
 
-  it('a position older than what the node holds in memory: the stream up to it, then memory', async () => {
-    const small = await startTestGateway({
-      CROSSBAR_URL: stack.crossbar.url,
-      ...REPLAY_ENV,
-      REPLAY_MEMORY_ENTRIES: '100',
-    });
-    try {
-      await small.consuming();
-      const mine = stack.account();
-      const other = stack.account();
-      const first = await EventClient.connect('v4', small.url);
-      const bystander = await EventClient.connect('v4', small.url);
-      clientsOfSecond.push(first, bystander);
-      await first.subscribe(mine.token, mine.accountId, 'call.*.*');
-      await bystander.subscribe(other.token, other.accountId, 'call.*.*');
-      await publishCall(mine.accountId, 'memory-before');
-      const position = positionOf(
-        await first.waitFor('CHANNEL_CREATE', (p) => (p as Json)['Call-ID'] === 'memory-before'),
-      );
-      first.close();
-      // 400 entries: the first 300 or so are gone from the node's memory of 100.
-      const missed: string[] = [];
-      for (let i = 0; i < 400; i++) {
-        if (i % 2 === 0) {
-          missed.push(`memory-${i}`);
-          await publishCall(mine.accountId, `memory-${i}`);
-        } else await publishCall(other.accountId, `other-memory-${i}`);
-      }
-      await bystander.waitFor(
-        'CHANNEL_CREATE',
-        (p) => (p as Json)['Call-ID'] === 'other-memory-399',
-      );
+  /** Bytes of the smallest call event the next test publishes (every account id is as long). */
+  const smallestCallBytes = (): number =>
+    Buffer.byteLength(JSON.stringify(callEvent('CHANNEL_CREATE', newAccountId(), 'memory-0').body));
 
-      const metrics = async (): Promise<Record<string, number>> => {
-        const samples = parsePrometheusText(
-          await (await fetch(`${small.url}/metrics`)).text(),
-        ).samples;
-        return {
-          read: sampleValue(samples, 'blackhole_replay_read_entries_total'),
-          memory: sampleValue(samples, 'blackhole_replay_memory_entries_total'),
-        };
-      };
-      const before = await metrics();
-      const back = await EventClient.connect('v4', small.url);
-      clientsOfSecond.push(back);
-      const ack = await back.request(
-        'resume',
-        { auth_token: mine.token, account_id: mine.accountId, bindings: ['call.*.*'], position },
-        20000,
-      );
-      expect(ack).toEqual({
-        status: 'success',
-        data: { subscribed: ['call.*.*'], recovered: true },
+  it.each([
+    ['REPLAY_MEMORY_ENTRIES', (): string => '100'],
+    // Entries of at least `smallestCallBytes` each: at most 100 fit.
+    ['REPLAY_MEMORY_BYTES', (): string => String(100 * smallestCallBytes())],
+  ])(
+    'a position older than what the node holds in memory (%s: 100 calls): the stream up to it, then memory',
+    async (setting, bound) => {
+      const small = await startTestGateway({
+        CROSSBAR_URL: stack.crossbar.url,
+        ...REPLAY_ENV,
+        [setting]: bound(),
       });
-      await publishCall(mine.accountId, 'memory-live');
-      await back.waitFor('CHANNEL_CREATE', (p) => (p as Json)['Call-ID'] === 'memory-live');
-      expect(back.events.filter((e) => e.name === 'CHANNEL_CREATE').map(callIdOf)).toEqual([
-        ...missed,
-        'memory-live',
-      ]);
-      // Part from the broker, the newest part from memory, each entry once.
-      const after = await metrics();
-      const read = after.read - before.read;
-      const memory = after.memory - before.memory;
-      expect(read).toBeGreaterThanOrEqual(400);
-      expect(memory).toBeGreaterThan(0);
-      expect(memory).toBeLessThanOrEqual(100);
-      expect(bystander.events.some((e) => String(callIdOf(e)).startsWith('memory-'))).toBe(false);
-      expect(back.events.some((e) => String(callIdOf(e)).startsWith('other-'))).toBe(false);
-    } finally {
-      await small.close();
-    }
-  }, 60000);
+      try {
+        await small.consuming();
+        const mine = stack.account();
+        const other = stack.account();
+        const first = await EventClient.connect('v4', small.url);
+        const bystander = await EventClient.connect('v4', small.url);
+        clientsOfSecond.push(first, bystander);
+        await first.subscribe(mine.token, mine.accountId, 'call.*.*');
+        await bystander.subscribe(other.token, other.accountId, 'call.*.*');
+        await publishCall(mine.accountId, 'memory-before');
+        const position = positionOf(
+          await first.waitFor('CHANNEL_CREATE', (p) => (p as Json)['Call-ID'] === 'memory-before'),
+        );
+        first.close();
+        // 400 entries: the first 300 or so are gone from the node's memory of 100.
+        const missed: string[] = [];
+        for (let i = 0; i < 400; i++) {
+          if (i % 2 === 0) {
+            missed.push(`memory-${i}`);
+            await publishCall(mine.accountId, `memory-${i}`);
+          } else await publishCall(other.accountId, `other-memory-${i}`);
+        }
+        await bystander.waitFor(
+          'CHANNEL_CREATE',
+          (p) => (p as Json)['Call-ID'] === 'other-memory-399',
+        );
+
+        const metrics = async (): Promise<Record<string, number>> => {
+          const samples = parsePrometheusText(
+            await (await fetch(`${small.url}/metrics`)).text(),
+          ).samples;
+          return {
+            read: sampleValue(samples, 'blackhole_replay_read_entries_total'),
+            memory: sampleValue(samples, 'blackhole_replay_memory_entries_total'),
+            heldEntries: sampleValue(samples, 'blackhole_replay_memory_held_entries'),
+            heldBytes: sampleValue(samples, 'blackhole_replay_memory_held_bytes'),
+          };
+        };
+        const before = await metrics();
+        // What the node holds now is within its bound.
+        expect(before.heldEntries).toBeGreaterThan(0);
+        expect(before.heldEntries).toBeLessThanOrEqual(100);
+        expect(before.heldBytes).toBeGreaterThanOrEqual(before.heldEntries * smallestCallBytes());
+        if (setting === 'REPLAY_MEMORY_BYTES') {
+          expect(before.heldBytes).toBeLessThanOrEqual(Number(bound()));
+        }
+        const back = await EventClient.connect('v4', small.url);
+        clientsOfSecond.push(back);
+        const ack = await back.request(
+          'resume',
+          { auth_token: mine.token, account_id: mine.accountId, bindings: ['call.*.*'], position },
+          20000,
+        );
+        expect(ack).toEqual({
+          status: 'success',
+          data: { subscribed: ['call.*.*'], recovered: true },
+        });
+        await publishCall(mine.accountId, 'memory-live');
+        await back.waitFor('CHANNEL_CREATE', (p) => (p as Json)['Call-ID'] === 'memory-live');
+        expect(back.events.filter((e) => e.name === 'CHANNEL_CREATE').map(callIdOf)).toEqual([
+          ...missed,
+          'memory-live',
+        ]);
+        // Part from the broker, the newest part from memory, each entry once.
+        const after = await metrics();
+        const read = after.read - before.read;
+        const memory = after.memory - before.memory;
+        expect(read).toBeGreaterThanOrEqual(400);
+        expect(memory).toBeGreaterThan(0);
+        expect(memory).toBeLessThanOrEqual(100);
+        expect(bystander.events.some((e) => String(callIdOf(e)).startsWith('memory-'))).toBe(false);
+        expect(back.events.some((e) => String(callIdOf(e)).startsWith('other-'))).toBe(false);
+      } finally {
+        await small.close();
+      }
+    },
+    60000,
+  );
 
   it('Kazoo 4.x: resume replays with `position` on every frame, then continues live', async () => {
     const mine = stack.account();

@@ -48,6 +48,9 @@ export class EventStats {
   replayReadEntries = 0;
   /** Of those, entries read from the node's memory of the newest ones, not from the broker. */
   replayMemoryEntries = 0;
+  /** Entries the node's memory of the newest ones holds now, and the bytes they were parsed from. */
+  replayMemoryHeldEntries = 0;
+  replayMemoryHeldBytes = 0;
   /** Reads of the replay log started; each serves every resume it can. */
   replayReads = 0;
   /** Resumes refused with `replay_busy`. */
