@@ -252,14 +252,15 @@ export class ReplayReads {
 
   private async run(read: LogRead): Promise<void> {
     try {
+      // The window probe waits on the same broker: its time counts toward the stall bound.
+      let progressAt = this.clock.now().getTime();
       // Once per read: a resume joining later is held to the window as it was when the read
       // began, a few seconds more lenient at most, and every entry it gets is still in the log.
       read.windowStart = await this.log.firstOffsetSince(
-        new Date(this.clock.now().getTime() - this.settings.windowMs),
+        new Date(progressAt - this.settings.windowMs),
       );
       let from = read.from;
       let quietPasses = 0;
-      let progressAt = this.clock.now().getTime();
       let short = false;
       while (read.open && read.members.size > 0) {
         const got = await this.log.read(from, (entry) => this.visit(read, entry));

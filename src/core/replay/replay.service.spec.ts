@@ -44,6 +44,8 @@ class FakeLog implements ReplayLog {
   /** A read that gets nothing moves this clock by `quietReadMs`: a log waiting for a busy broker. */
   quietClock: SettableClock | undefined;
   quietReadMs = 0;
+  /** How long the window probe takes on `quietClock`. */
+  probeMs = 0;
 
   append(account: string, name: string): LogEntry {
     const offset = this.entries.length;
@@ -64,6 +66,7 @@ class FakeLog implements ReplayLog {
     return this.head;
   }
   firstOffsetSince(): Promise<number | undefined> {
+    this.quietClock?.advance(this.probeMs);
     return Promise.resolve(this.windowStart);
   }
   async read(from: number, visit: (entry: LogEntry) => boolean): Promise<number | undefined> {
@@ -487,5 +490,20 @@ describe('ReplayService: resumes share reads of the log', () => {
     expect(log.reads).toEqual([5, 20, 20, 20]);
     expect(clock.now().getTime() - startedAt).toBeLessThan(MAX_STALL_MS + 12_000);
     expect(registry.of(client)).toHaveLength(1);
+  });
+
+  it('counts a slow window probe toward MAX_STALL_MS', async () => {
+    fill(20, ['a']);
+    log.head = 25;
+    const clock = new SettableClock('2026-11-30T12:00:00Z');
+    log.quietClock = clock;
+    // The probe waits 25 s on a stalled broker, and the read after it gets nothing: its first
+    // empty pass of 12 s passes the bound (counted from after the probe, it would take three).
+    log.probeMs = 25_000;
+    log.quietReadMs = 12_000;
+    const service = serviceOf(1, 10_000, clock);
+    const client = new RecordingSession('client');
+    expect((await resumeAs(service, client, 'a', 19)).recovered).toBe(false);
+    expect(log.reads).toEqual([20]);
   });
 });
