@@ -246,6 +246,21 @@ async function runStormRound({ crossbar, amqpUrl, connection, publisher, workers
   });
   const probe = new scale.LatencyWorkers(1);
   const ctx = { probe, publisher, probeAccount, rate: config.probeRate, newPrefix, remainingMs };
+  /** `count` call events of every storm account, named by `prefix`. */
+  const publishToEveryAccount = (prefix, count) =>
+    publishAll(
+      publisher,
+      CALL_EXCHANGE,
+      accounts.flatMap((accountId) => buildMessages(accountId, prefix, count)),
+      { deadline: S.deadline, timeoutMs: remainingMs() },
+    );
+  /** One marker event per account, and every storm client sees its own. */
+  const markEveryClient = async (tag, what) => {
+    const prefix = newPrefix(tag);
+    const { done } = await workers.expect(GROUP, prefix, 1);
+    await publishToEveryAccount(prefix, 1);
+    await S.deadline(done, remainingMs(), what);
+  };
   const result = {
     ...config,
     stream,
@@ -298,15 +313,7 @@ async function runStormRound({ crossbar, amqpUrl, connection, publisher, workers
     result.quiet = { ...latencyOf(quiet), loopLagMaxMs: afterQuiet.loopLagMaxMs };
 
     // A position for everyone, then away.
-    const markerPrefix = newPrefix('m');
-    const { done: marked } = await workers.expect(GROUP, markerPrefix, 1);
-    await publishAll(
-      publisher,
-      CALL_EXCHANGE,
-      accounts.flatMap((accountId) => buildMessages(accountId, markerPrefix, 1)),
-      { deadline: S.deadline, timeoutMs: remainingMs() },
-    );
-    await S.deadline(marked, remainingMs(), 'every storm client to see its marker');
+    await markEveryClient('m', 'every storm client to see its marker');
     const left = await Promise.all(
       workers.list.map((worker) => worker.request({ type: 'leave', group: GROUP }, remainingMs())),
     );
@@ -314,12 +321,7 @@ async function runStormRound({ crossbar, amqpUrl, connection, publisher, workers
     if (withoutPosition > 0) throw new Error(`${withoutPosition} storm clients saw no position`);
 
     const missedPrefix = newPrefix('r');
-    await publishAll(
-      publisher,
-      CALL_EXCHANGE,
-      accounts.flatMap((accountId) => buildMessages(accountId, missedPrefix, config.missed)),
-      { deadline: S.deadline, timeoutMs: remainingMs() },
-    );
+    await publishToEveryAccount(missedPrefix, config.missed);
     // One probe chunk after them: once it is delivered, the node has read the missed events live.
     await probeChunks(ctx, () => true);
     S.log(`  clients away; ${S.fmt(config.accounts * config.missed)} events published meanwhile`);
@@ -404,15 +406,7 @@ async function runStormRound({ crossbar, amqpUrl, connection, publisher, workers
     );
 
     // Each client's own later marker: once it has it, its count of missed events is final.
-    const endPrefix = newPrefix('e');
-    const { done: ended } = await workers.expect(GROUP, endPrefix, 1);
-    await publishAll(
-      publisher,
-      CALL_EXCHANGE,
-      accounts.flatMap((accountId) => buildMessages(accountId, endPrefix, 1)),
-      { deadline: S.deadline, timeoutMs: remainingMs() },
-    );
-    await S.deadline(ended, remainingMs(), 'every storm client to see its last marker');
+    await markEveryClient('e', 'every storm client to see its last marker');
     const tallies = await Promise.all(
       workers.list.map((worker) =>
         worker.request({ type: 'tally', group: GROUP, prefix: missedPrefix }, remainingMs()),
