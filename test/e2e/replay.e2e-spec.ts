@@ -58,6 +58,18 @@ describe('replay: nothing missed across a reconnect', () => {
     return stack.publisher.publish('callevt', event.routingKey, event.body);
   };
 
+  /** Publishes a call of `accountId` and answers the position at which `client` receives it. */
+  const positionOfCall = async (
+    client: EventClient,
+    accountId: string,
+    callId: string,
+  ): Promise<string | undefined> => {
+    await publishCall(accountId, callId);
+    return positionOf(
+      await client.waitFor('CHANNEL_CREATE', (p) => (p as Json)['Call-ID'] === callId),
+    );
+  };
+
   /** A socket.io client on the second node (Stack's clients all go to the first). */
   const connectSecond = async (): Promise<EventClient> => {
     const client = await EventClient.connect('v4', second.url);
@@ -77,12 +89,7 @@ describe('replay: nothing missed across a reconnect', () => {
       'success',
     );
 
-    await publishCall(mine.accountId, 'before-gap');
-    const seen = await first.waitFor(
-      'CHANNEL_CREATE',
-      (p) => (p as Json)['Call-ID'] === 'before-gap',
-    );
-    const position = positionOf(seen);
+    const position = await positionOfCall(first, mine.accountId, 'before-gap');
     expect(position).toEqual(expect.any(String));
     first.close();
 
@@ -132,10 +139,7 @@ describe('replay: nothing missed across a reconnect', () => {
     const mine = stack.account();
     const first = await stack.connect('v4');
     await first.subscribe(mine.token, mine.accountId, 'call.*.*');
-    await publishCall(mine.accountId, 'seam-before');
-    const position = positionOf(
-      await first.waitFor('CHANNEL_CREATE', (p) => (p as Json)['Call-ID'] === 'seam-before'),
-    );
+    const position = await positionOfCall(first, mine.accountId, 'seam-before');
     first.close();
     const expected: string[] = [];
     for (let i = 0; i < 100; i++) {
@@ -178,10 +182,7 @@ describe('replay: nothing missed across a reconnect', () => {
       const first = await EventClient.connect('v4', slow.url);
       clientsOfSecond.push(first);
       await first.subscribe(mine.token, mine.accountId, 'call.*.*');
-      await publishCall(mine.accountId, 'slow-before');
-      const position = positionOf(
-        await first.waitFor('CHANNEL_CREATE', (p) => (p as Json)['Call-ID'] === 'slow-before'),
-      );
+      const position = await positionOfCall(first, mine.accountId, 'slow-before');
       const missed = Array.from({ length: 2000 }, (_, i) => `slow-${String(i).padStart(4, '0')}`);
       for (const callId of missed) await publishCall(mine.accountId, callId);
       // The node has read them all live: the log holds them, and the replay must get them all.
@@ -242,10 +243,7 @@ describe('replay: nothing missed across a reconnect', () => {
         clientsOfSecond.push(first, bystander);
         await first.subscribe(mine.token, mine.accountId, 'call.*.*');
         await bystander.subscribe(other.token, other.accountId, 'call.*.*');
-        await publishCall(mine.accountId, 'memory-before');
-        const position = positionOf(
-          await first.waitFor('CHANNEL_CREATE', (p) => (p as Json)['Call-ID'] === 'memory-before'),
-        );
+        const position = await positionOfCall(first, mine.accountId, 'memory-before');
         first.close();
         // 400 entries: the first 300 or so are gone from the node's memory of 100.
         const missed: string[] = [];
@@ -356,10 +354,7 @@ describe('replay: nothing missed across a reconnect', () => {
     const mine = stack.account(undefined, 3600);
     const first = await stack.connect('v4');
     await first.subscribe(mine.token, mine.accountId, 'call.*.*');
-    await publishCall(mine.accountId, 'old');
-    const position = positionOf(
-      await first.waitFor('CHANNEL_CREATE', (p) => (p as Json)['Call-ID'] === 'old'),
-    );
+    const position = await positionOfCall(first, mine.accountId, 'old');
     first.close();
     // A watcher on the second node: once it has the event, that node has read past `position`.
     const watcher = await connectSecond();
